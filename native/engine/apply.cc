@@ -1,0 +1,201 @@
+// Configuration changes: the control-thread half checks a spec and binds new listeners (so that
+// errors reach the caller synchronously); the engine-thread half turns it into a Snapshot,
+// reusing pools, servers and listeners that keep their identity.
+#include <algorithm>
+#include <unordered_set>
+
+#include "../net/socket.h"
+#include "engine.h"
+
+namespace epoxy {
+
+namespace {
+
+bool parse_servers(std::vector<ServerSpec>& servers, const std::string& where, std::string& error) {
+  for (ServerSpec& s : servers) {
+    std::string why;
+    if (!parse_address(s.address, s.addr, why)) {
+      error = where + " server \"" + s.address + "\": " + why;
+      return false;
+    }
+    if (s.weight == 0) s.weight = 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Engine::apply(SnapshotSpec spec, std::string& error) {
+  if (!started_) {
+    error = "engine not started";
+    return false;
+  }
+  for (PoolSpec& p : spec.pools) {
+    if (!parse_servers(p.servers, "pool \"" + p.name + "\"", error)) return false;
+  }
+  std::set<std::string> binds;
+  for (ListenerSpec& l : spec.listeners) {
+    std::string why;
+    if (!parse_address(l.bind, l.addr, why)) {
+      error = "listener \"" + l.name + "\": bind \"" + l.bind + "\": " + why;
+      return false;
+    }
+    if (l.pool < 0 || static_cast<size_t>(l.pool) >= spec.pools.size()) {
+      error = "listener \"" + l.name + "\": no such pool";
+      return false;
+    }
+    if (!binds.insert(l.bind).second) {
+      error = "listener \"" + l.name + "\": bind " + l.bind + " is used twice";
+      return false;
+    }
+  }
+  Command c;
+  for (const ListenerSpec& l : spec.listeners) {
+    if (bound_.count(l.bind)) continue;
+    std::string why;
+    Fd fd = open_listener(l.addr, l.backlog, why);
+    if (!fd) {
+      error = "listener \"" + l.name + "\" (" + l.bind + "): " + why;
+      return false;  // sockets bound so far close with `c`
+    }
+    c.new_listeners.emplace_back(l.bind, std::move(fd));
+  }
+  bound_ = std::move(binds);
+  c.kind = Command::Kind::Apply;
+  c.spec = std::make_shared<SnapshotSpec>(std::move(spec));
+  commands_.push(std::move(c));
+  return true;
+}
+
+bool Engine::add_server(uint32_t pool_uid, ServerSpec server, std::string& error) {
+  std::string why;
+  if (!parse_address(server.address, server.addr, why)) {
+    error = "server \"" + server.address + "\": " + why;
+    return false;
+  }
+  if (server.weight == 0) server.weight = 1;
+  Command c;
+  c.kind = Command::Kind::AddServer;
+  c.pool_uid = pool_uid;
+  c.server = std::move(server);
+  commands_.push(std::move(c));
+  return true;
+}
+
+// ---- engine thread ----
+
+void Engine::apply_snapshot(Command& c) {
+  const SnapshotSpec& spec = *c.spec;
+  auto snap = std::make_shared<Snapshot>();
+  snap->timeouts = spec.timeouts;
+  snap->tuning = spec.tuning;
+  snap->select_hook = spec.select_hook;
+  std::unordered_set<uint32_t> kept;
+  for (const PoolSpec& ps : spec.pools) {
+    snap->pools.push_back(materialize_pool(ps));
+    kept.insert(ps.uid);
+  }
+  for (auto it = pools_by_uid_.begin(); it != pools_by_uid_.end();) {
+    if (kept.count(it->first)) {
+      ++it;
+      continue;
+    }
+    sync_servers(*it->second, {});  // a pool that left the config takes its servers with it
+    it = pools_by_uid_.erase(it);
+  }
+  pipes_.configure(spec.tuning.pipe_size, spec.tuning.max_pipes);
+  rebuild_listeners(spec, c.new_listeners);
+  for (size_t i = 0; i < spec.listeners.size() && i < listeners_.size(); ++i) {
+    const ListenerSpec& ls = spec.listeners[i];
+    snap->listeners.push_back({ls.name, snap->pools[static_cast<size_t>(ls.pool)], listeners_[i]->counters});
+  }
+  snapshot_ = std::move(snap);
+  // A listener that became readable before this snapshot existed had its connections left queued.
+  listeners_ready_ = true;
+  for (auto& l : listeners_) l->readable = true;
+}
+
+std::shared_ptr<Pool> Engine::materialize_pool(const PoolSpec& spec) {
+  std::shared_ptr<Pool>& pool = pools_by_uid_[spec.uid];
+  if (!pool) {
+    pool = std::make_shared<Pool>();
+    pool->uid = spec.uid;
+  }
+  pool->name = spec.name;
+  pool->balance = spec.balance;
+  pool->retries = spec.retries;
+  sync_servers(*pool, spec.servers);
+  return pool;
+}
+
+void Engine::sync_servers(Pool& pool, const std::vector<ServerSpec>& specs) {
+  std::vector<std::shared_ptr<Server>> next;
+  for (const ServerSpec& ss : specs) {
+    std::shared_ptr<Server>& server = servers_by_uid_[ss.uid];
+    if (!server) {
+      server = std::make_shared<Server>();
+      server->uid = ss.uid;
+    }
+    server->address = ss.address;
+    server->addr = ss.addr;
+    if (server->lb.weight != ss.weight) server->lb.current = 0;
+    server->lb.weight = ss.weight;
+    server->removed = false;
+    server->pool = &pool;
+    next.push_back(server);
+  }
+  for (auto& old : pool.servers) {
+    if (std::find(next.begin(), next.end(), old) != next.end()) continue;
+    // Sessions using it keep their shared_ptr; it only stops receiving new ones.
+    old->removed = true;
+    servers_by_uid_.erase(old->uid);
+  }
+  pool.servers = std::move(next);
+}
+
+void Engine::apply_add_server(Command& c) {
+  auto it = pools_by_uid_.find(c.pool_uid);
+  if (it == pools_by_uid_.end()) return;
+  Pool& pool = *it->second;
+  std::vector<ServerSpec> specs;
+  for (auto& s : pool.servers) specs.push_back({s->uid, s->address, s->addr, s->lb.weight});
+  specs.push_back(std::move(c.server));
+  sync_servers(pool, specs);
+}
+
+void Engine::apply_remove_server(uint32_t uid) {
+  auto it = servers_by_uid_.find(uid);
+  if (it == servers_by_uid_.end()) return;
+  Pool& pool = *it->second->pool;
+  std::vector<ServerSpec> specs;
+  for (auto& s : pool.servers) {
+    if (s->uid != uid) specs.push_back({s->uid, s->address, s->addr, s->lb.weight});
+  }
+  sync_servers(pool, specs);
+}
+
+void Engine::rebuild_listeners(const SnapshotSpec& spec, std::vector<std::pair<std::string, Fd>>& fresh) {
+  std::vector<std::unique_ptr<Listener>> next;
+  for (const ListenerSpec& ls : spec.listeners) {
+    std::unique_ptr<Listener> l;
+    for (auto& old : listeners_) {
+      if (old && old->bind == ls.bind) l = std::move(old);
+    }
+    if (!l) {
+      for (auto& [bind, fd] : fresh) {
+        if (bind != ls.bind || !fd) continue;
+        l = std::make_unique<Listener>();
+        l->id = next_listener_id_++;
+        l->bind = ls.bind;
+        l->fd = std::move(fd);
+        register_fd(l->fd.get(), tag_key(l->id, kTagListener));
+      }
+    }
+    if (!l) continue;  // cannot happen: apply() bound every new address
+    l->name = ls.name;
+    next.push_back(std::move(l));
+  }
+  listeners_ = std::move(next);  // listeners left out close here
+}
+
+}  // namespace epoxy

@@ -1,0 +1,357 @@
+#include "engine.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../core/clock.h"
+
+namespace epoxy {
+
+namespace {
+constexpr int kMaxEvents = 256;
+// Connections accepted per listener per turn before other work is served.
+constexpr int kAcceptBatch = 128;
+constexpr int64_t kAcceptRetryMs = 100;
+constexpr uint32_t kGenerationMask = 0x3fffffffu;
+
+uint32_t slot_of(uint64_t key) { return static_cast<uint32_t>(key & 0xffffffffu); }
+uint32_t generation_of(uint64_t key) { return static_cast<uint32_t>(key >> 32); }
+}  // namespace
+
+Engine::Engine(std::function<void()> wake) : wake_(std::move(wake)) {}
+
+Engine::~Engine() {
+  if (thread_.joinable()) {
+    stop(0);
+    join();
+  }
+}
+
+bool Engine::start(std::string& error) {
+  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_ || !commands_.ok()) {
+    error = std::string("epoll/eventfd: ") + strerror(errno);
+    return false;
+  }
+  register_fd(commands_.fd(), kTagControl);
+  now_ = monotonic_ms();
+  thread_ = std::thread([this] { run(); });
+  started_ = true;
+  return true;
+}
+
+void Engine::register_fd(int fd, uint64_t key) {
+  // Registered once for everything, edge-triggered: no epoll_ctl churn as interest changes.
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = key;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+}
+
+// ---- control thread ----
+
+void Engine::remove_server(uint32_t uid) {
+  Command c;
+  c.kind = Command::Kind::RemoveServer;
+  c.number = uid;
+  commands_.push(std::move(c));
+}
+
+void Engine::select_replies(std::vector<uint32_t> pairs) {
+  Command c;
+  c.kind = Command::Kind::SelectReplies;
+  c.replies = std::move(pairs);
+  commands_.push(std::move(c));
+}
+
+void Engine::request_stats(uint32_t token) {
+  Command c;
+  c.kind = Command::Kind::Stats;
+  c.number = token;
+  commands_.push(std::move(c));
+}
+
+void Engine::stop(uint32_t grace_ms) {
+  Command c;
+  c.kind = Command::Kind::Stop;
+  c.number = grace_ms;
+  commands_.push(std::move(c));
+}
+
+void Engine::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+EventBatch Engine::take_events() {
+  std::lock_guard<std::mutex> lock(out_mu_);
+  EventBatch out = std::move(outbox_);
+  outbox_ = EventBatch{};
+  scheduled_ = false;
+  return out;
+}
+
+// ---- engine thread ----
+
+void Engine::run() {
+  epoll_event events[kMaxEvents];
+  while (!exit_) {
+    bool more = !ready_sessions_.empty() || listeners_ready_;
+    int timeout = more ? 0 : timers_.timeout_from(now_);
+    if (stopping_ && !more) {
+      int64_t left = stop_deadline_ - now_;
+      if (timeout < 0 || left < timeout) timeout = left > 0 ? static_cast<int>(left) : 0;
+    }
+    int n = epoll_wait(epoll_.get(), events, kMaxEvents, timeout);
+    now_ = monotonic_ms();
+    ++totals_.loop_iterations;
+    for (int i = 0; i < n; ++i) dispatch(events[i]);
+    run_ready_lists();
+    run_timers();
+    if (should_exit()) exit_ = true;
+    flush_events();
+  }
+  // Whatever remains is cut: grace is over.
+  for (auto& slot : slots_) slot.session.reset();
+  listeners_.clear();
+  pending_.stopped = true;
+  flush_events();
+}
+
+void Engine::dispatch(const epoll_event& ev) {
+  uint64_t data = ev.data.u64;
+  auto tag = static_cast<KeyTag>(data & 3);
+  uint64_t key = data >> 2;
+  switch (tag) {
+    case kTagControl:
+      handle_commands();
+      return;
+    case kTagListener:
+      for (auto& l : listeners_) {
+        if (l->id == key) {
+          l->readable = true;
+          if (!l->paused) accept_ready(*l);
+        }
+      }
+      return;
+    case kTagClient:
+    case kTagServer: {
+      TcpSession* s = find_session(key);
+      if (!s) return;  // an event for a session closed earlier in this batch
+      s->on_event(tag == kTagServer, ev.events);
+      if (s->state() == TcpSession::State::Closed) free_session(*s);
+      return;
+    }
+  }
+}
+
+void Engine::handle_commands() {
+  for (Command& c : commands_.take()) handle_command(c);
+}
+
+void Engine::handle_command(Command& c) {
+  switch (c.kind) {
+    case Command::Kind::Apply:
+      apply_snapshot(c);
+      return;
+    case Command::Kind::AddServer:
+      apply_add_server(c);
+      return;
+    case Command::Kind::RemoveServer:
+      apply_remove_server(c.number);
+      return;
+    case Command::Kind::SelectReplies:
+      handle_select_replies(c.replies);
+      return;
+    case Command::Kind::Stats:
+      pending_.stats.emplace_back(c.number, stats_json());
+      return;
+    case Command::Kind::Stop:
+      stop_now(c.number);
+      return;
+  }
+}
+
+void Engine::stop_now(uint32_t grace_ms) {
+  listeners_.clear();  // closing a listening socket also takes it out of epoll
+  listeners_ready_ = false;
+  if (!stopping_ || now_ + grace_ms < stop_deadline_) stop_deadline_ = now_ + grace_ms;
+  stopping_ = true;
+}
+
+bool Engine::should_exit() { return stopping_ && (live_sessions_ == 0 || now_ >= stop_deadline_); }
+
+void Engine::run_ready_lists() {
+  if (listeners_ready_) {
+    listeners_ready_ = false;
+    for (auto& l : listeners_) {
+      if (l->readable && !l->paused) accept_ready(*l);
+    }
+  }
+  if (ready_sessions_.empty()) return;
+  std::vector<uint64_t> batch;
+  batch.swap(ready_sessions_);
+  for (uint64_t key : batch) {
+    TcpSession* s = find_session(key);
+    if (!s) continue;
+    s->in_ready_list = false;
+    s->run();
+    if (s->state() == TcpSession::State::Closed) free_session(*s);
+  }
+}
+
+void Engine::mark_ready(TcpSession& s) {
+  if (s.in_ready_list) return;
+  s.in_ready_list = true;
+  ready_sessions_.push_back(s.key());
+}
+
+void Engine::schedule_session_timer(TcpSession& s, int64_t when) { timers_.schedule(when, tag_key(s.key(), kTagClient)); }
+
+void Engine::run_timers() {
+  TimerEntry e;
+  while (timers_.pop_due(now_, e)) {
+    auto tag = static_cast<KeyTag>(e.key & 3);
+    uint64_t key = e.key >> 2;
+    if (tag == kTagListener) {
+      for (auto& l : listeners_) {
+        if (l->id == key && l->paused) {
+          l->paused = false;
+          accept_ready(*l);
+        }
+      }
+      continue;
+    }
+    TcpSession* s = find_session(key);
+    if (!s || s->timer_at != e.when) continue;  // stale entry (lazy cancellation)
+    s->timer_at = 0;
+    s->on_timer();
+    if (s->state() == TcpSession::State::Closed) free_session(*s);
+  }
+}
+
+void Engine::accept_ready(Listener& l) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    SockAddr peer;
+    peer.len = sizeof peer.storage;
+    int fd = accept4(l.fd.get(), peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        l.readable = false;
+        return;
+      }
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending connection stays queued and the edge is
+      // spent, so retrying now would spin. Pause and retry on a timer.
+      ++l.counters->accept_errors;
+      l.paused = true;
+      timers_.schedule(now_ + kAcceptRetryMs, tag_key(l.id, kTagListener));
+      log("error", std::string("\"msg\":\"accept failed; listener paused for 100 ms\",\"listener\":\"") + l.name +
+                       "\",\"error\":\"" + strerror(err) + "\"");
+      return;
+    }
+    size_t index = 0;
+    while (index < listeners_.size() && listeners_[index].get() != &l) ++index;
+    open_session(l, index, Fd(fd), peer);
+  }
+  listeners_ready_ = true;  // budget spent, more may be queued: come back next turn
+}
+
+void Engine::open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer) {
+  (void)l;
+  if (!snapshot_ || index >= snapshot_->listeners.size()) return;  // closes fd
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Slot& sl = slots_[slot];
+  uint64_t key = (static_cast<uint64_t>(sl.generation) << 32) | slot;
+  int cfd = fd.get();
+  sl.session = std::make_unique<TcpSession>(*this, key, snapshot_, static_cast<uint32_t>(index), std::move(fd), peer);
+  ++live_sessions_;
+  register_fd(cfd, tag_key(key, kTagClient));
+  TcpSession& s = *sl.session;
+  if (snapshot_->select_hook) {
+    uint32_t token = next_token_++;
+    if (next_token_ == 0) next_token_ = 1;
+    parked_[token] = key;
+    s.begin_select(token);
+    auto [it, inserted] = pending_addresses_.try_emplace(peer.host(), static_cast<uint32_t>(pending_.addresses.size()));
+    if (inserted) pending_.addresses.push_back(it->first);
+    pending_.selects.insert(pending_.selects.end(), {token, static_cast<uint32_t>(index), it->second, peer.port()});
+  } else {
+    s.begin_connect(nullptr, nullptr);
+  }
+  if (s.state() == TcpSession::State::Closed) free_session(s);
+}
+
+TcpSession* Engine::find_session(uint64_t key) {
+  uint32_t slot = slot_of(key);
+  if (slot >= slots_.size()) return nullptr;
+  Slot& sl = slots_[slot];
+  if (!sl.session || sl.generation != generation_of(key)) return nullptr;
+  return sl.session.get();
+}
+
+void Engine::free_session(TcpSession& s) {
+  uint32_t slot = slot_of(s.key());
+  Slot& sl = slots_[slot];
+  sl.session.reset();
+  sl.generation = (sl.generation + 1) & kGenerationMask;
+  free_slots_.push_back(slot);
+  --live_sessions_;
+}
+
+void Engine::handle_select_replies(const std::vector<uint32_t>& pairs) {
+  for (size_t i = 0; i + 1 < pairs.size(); i += 2) {
+    auto it = parked_.find(pairs[i]);
+    if (it == parked_.end()) continue;  // timed out or closed meanwhile
+    uint64_t key = it->second;
+    parked_.erase(it);
+    TcpSession* s = find_session(key);
+    if (!s || s->state() != TcpSession::State::Selecting) continue;
+    uint32_t target = pairs[i + 1];
+    uint32_t uid = target & kTargetUidMask;
+    std::shared_ptr<Pool> pool;
+    std::shared_ptr<Server> server;
+    if (target & kTargetServerFlag) {
+      auto sv = servers_by_uid_.find(uid);
+      if (sv != servers_by_uid_.end() && !sv->second->removed) {
+        server = sv->second;
+        pool = pools_by_uid_[server->pool->uid];
+      }
+    } else if (target & kTargetPoolFlag) {
+      auto pv = pools_by_uid_.find(uid);
+      if (pv != pools_by_uid_.end()) pool = pv->second;
+    }
+    s->begin_connect(std::move(pool), std::move(server));
+    if (s->state() == TcpSession::State::Closed) free_session(*s);
+  }
+}
+
+void Engine::flush_events() {
+  pending_addresses_.clear();
+  if (pending_.empty()) {
+    pending_.addresses.clear();
+    return;
+  }
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(out_mu_);
+    outbox_.append(std::move(pending_));
+    wake = !scheduled_;
+    scheduled_ = true;
+  }
+  pending_ = EventBatch{};
+  if (wake) {
+    ++totals_.js_wakeups;
+    wake_();
+  }
+}
+
+}  // namespace epoxy

@@ -1,0 +1,177 @@
+// The engine: one thread running an edge-triggered epoll loop that owns every listener, socket
+// and pipe. The control plane (any other thread) talks to it only through the public methods
+// below, which queue commands and wake the loop through an eventfd; the engine answers with
+// event batches (events.h) and a wake-up callback. Nothing here knows N-API.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../core/fd.h"
+#include "../core/timer_heap.h"
+#include "../core/wakeup.h"
+#include "../io/buffer_pool.h"
+#include "../io/pipe_pool.h"
+#include "events.h"
+#include "model.h"
+#include "tcp_session.h"
+
+namespace epoxy {
+
+struct Command {
+  enum class Kind { Apply, AddServer, RemoveServer, SelectReplies, Stats, Stop };
+  Kind kind = Kind::Stop;
+  std::shared_ptr<SnapshotSpec> spec;
+  std::vector<std::pair<std::string, Fd>> new_listeners;  // bind -> listening socket
+  uint32_t pool_uid = 0;
+  ServerSpec server;
+  uint32_t number = 0;  // server uid, stats token or grace period
+  std::vector<uint32_t> replies;
+};
+
+struct EngineTotals {
+  uint64_t accepted = 0;
+  uint64_t active = 0;
+  uint64_t bytes_spliced = 0;
+  uint64_t bytes_copied = 0;
+  uint64_t loop_iterations = 0;
+  uint64_t js_wakeups = 0;
+  uint64_t select_timeouts = 0;
+  uint64_t aborts = 0;
+  uint64_t logs_suppressed = 0;
+};
+
+class Engine {
+ public:
+  // `wake` runs on the engine thread when a batch becomes available and none was waiting.
+  explicit Engine(std::function<void()> wake);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // ---- control thread ----
+  bool start(std::string& error);
+  // Validates the spec, binds listeners that are new, and queues the snapshot. On failure
+  // nothing changes and `error` says what and where (e.g. `listener "web": bind: Address in use`).
+  bool apply(SnapshotSpec spec, std::string& error);
+  bool add_server(uint32_t pool_uid, ServerSpec server, std::string& error);
+  void remove_server(uint32_t uid);
+  void select_replies(std::vector<uint32_t> pairs);
+  void request_stats(uint32_t token);
+  // Stops accepting now; sessions get `grace_ms` to finish, then are cut. The loop then exits
+  // and reports `stopped`.
+  void stop(uint32_t grace_ms);
+  void join();
+  EventBatch take_events();
+
+ private:
+  friend class TcpSession;
+
+  // loop (engine.cc)
+  void run();
+  void dispatch(const epoll_event& ev);
+  void handle_commands();
+  void handle_command(Command& c);
+  void run_ready_lists();
+  void run_timers();
+  void flush_events();
+  bool should_exit();
+  void register_fd(int fd, uint64_t tag_key);
+
+  // configuration (apply.cc)
+  void apply_snapshot(Command& c);
+  std::shared_ptr<Pool> materialize_pool(const PoolSpec& spec);
+  void sync_servers(Pool& pool, const std::vector<ServerSpec>& specs);
+  void apply_add_server(Command& c);
+  void apply_remove_server(uint32_t uid);
+  void rebuild_listeners(const SnapshotSpec& spec, std::vector<std::pair<std::string, Fd>>& fresh);
+
+  // listeners and sessions (engine.cc)
+  void accept_ready(Listener& l);
+  void open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer);
+  TcpSession* find_session(uint64_t key);
+  void free_session(TcpSession& s);
+  void mark_ready(TcpSession& s);
+  void schedule_session_timer(TcpSession& s, int64_t when);
+  void handle_select_replies(const std::vector<uint32_t>& pairs);
+  void stop_now(uint32_t grace_ms);
+
+  // stats and logs (stats.cc)
+  std::string stats_json() const;
+  void log(const char* level, const std::string& json_fields_without_braces);
+
+ public:
+  // ---- used by sessions (engine thread only) ----
+  int64_t now() const { return now_; }
+  BufferPool& buffers() { return buffers_; }
+  PipePool& pipes() { return pipes_; }
+  EngineTotals& totals() { return totals_; }
+  void log_session(const char* level, const char* msg, const TcpSession& s, int err);
+
+ private:
+  std::function<void()> wake_;
+  Fd epoll_;
+  WakeQueue<Command> commands_;
+  std::thread thread_;
+  bool started_ = false;
+
+  // control thread only: binds currently owned by the engine
+  std::set<std::string> bound_;
+
+  // engine thread only
+  int64_t now_ = 0;
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  uint32_t next_listener_id_ = 1;
+  std::unordered_map<uint32_t, std::shared_ptr<Pool>> pools_by_uid_;
+  std::unordered_map<uint32_t, std::shared_ptr<Server>> servers_by_uid_;
+
+  struct Slot {
+    std::unique_ptr<TcpSession> session;
+    uint32_t generation = 0;
+  };
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
+  size_t live_sessions_ = 0;
+
+  std::vector<uint64_t> ready_sessions_;
+  bool listeners_ready_ = false;
+  TimerHeap timers_;
+  std::unordered_map<uint32_t, uint64_t> parked_;  // select token -> session key
+  uint32_t next_token_ = 1;
+
+  BufferPool buffers_;
+  PipePool pipes_;
+  EngineTotals totals_;
+
+  bool stopping_ = false;
+  int64_t stop_deadline_ = 0;
+  bool exit_ = false;
+
+  int64_t log_window_start_ = 0;
+  uint32_t logs_in_window_ = 0;
+
+  EventBatch pending_;
+  std::unordered_map<std::string, uint32_t> pending_addresses_;
+
+  std::mutex out_mu_;
+  EventBatch outbox_;
+  bool scheduled_ = false;
+};
+
+// epoll keys: the low two bits say what an fd is, the rest identify it.
+enum KeyTag : uint64_t { kTagControl = 0, kTagListener = 1, kTagClient = 2, kTagServer = 3 };
+inline uint64_t tag_key(uint64_t key, KeyTag tag) { return (key << 2) | tag; }
+
+}  // namespace epoxy

@@ -1,0 +1,43 @@
+// What the engine tells the control plane. Events gather during one loop iteration and cross
+// to JS as one batch; the engine wakes JS only when no batch is already waiting.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace epoxy {
+
+struct EventBatch {
+  // Select requests, 4 numbers each: token, listener index, client address index (into
+  // `addresses`), client port. The JS side answers with (token, target) pairs.
+  std::vector<uint32_t> selects;
+  std::vector<std::string> addresses;
+  std::vector<std::pair<uint32_t, std::string>> stats;  // (request token, JSON)
+  std::vector<std::string> logs;                        // JSON objects
+  bool stopped = false;
+
+  static constexpr size_t kSelectRecord = 4;
+
+  bool empty() const { return selects.empty() && stats.empty() && logs.empty() && !stopped; }
+
+  void append(EventBatch&& o) {
+    uint32_t offset = static_cast<uint32_t>(addresses.size());
+    for (size_t i = 0; i < o.selects.size(); i += kSelectRecord) {
+      selects.insert(selects.end(), {o.selects[i], o.selects[i + 1], o.selects[i + 2] + offset, o.selects[i + 3]});
+    }
+    for (auto& a : o.addresses) addresses.push_back(std::move(a));
+    for (auto& s : o.stats) stats.push_back(std::move(s));
+    for (auto& l : o.logs) logs.push_back(std::move(l));
+    stopped = stopped || o.stopped;
+  }
+};
+
+// Select reply targets (the second number of each pair).
+constexpr uint32_t kTargetBalancer = 0;
+constexpr uint32_t kTargetPoolFlag = 0x40000000u;    // | pool uid
+constexpr uint32_t kTargetServerFlag = 0x80000000u;  // | server uid
+constexpr uint32_t kTargetUidMask = 0x3fffffffu;
+
+}  // namespace epoxy

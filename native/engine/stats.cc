@@ -1,0 +1,92 @@
+// Stats and logs: the engine's records for the control plane, as JSON.
+#include <string.h>
+
+#include "../core/json.h"
+#include "engine.h"
+
+namespace epoxy {
+
+namespace {
+constexpr uint32_t kLogsPerSecond = 200;
+
+void write_traffic(JsonWriter& w, const TrafficCounters& t) {
+  w.field("bytesIn", t.bytes_in)
+      .field("bytesOut", t.bytes_out)
+      .field("bytesSpliced", t.bytes_spliced)
+      .field("bytesCopied", t.bytes_copied);
+}
+}  // namespace
+
+std::string Engine::stats_json() const {
+  JsonWriter w;
+  w.begin_object();
+  w.key("listeners").begin_array();
+  for (const auto& l : listeners_) {
+    const ListenerCounters& c = *l->counters;
+    w.begin_object().field("name", l->name).field("bind", l->bind).field("accepted", c.accepted);
+    w.field("active", c.active).field("acceptErrors", c.accept_errors).field("paused", l->paused);
+    write_traffic(w, c.traffic);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("pools").begin_array();
+  if (snapshot_) {
+    for (const auto& p : snapshot_->pools) {
+      w.begin_object().field("name", p->name).field("sessions", p->sessions).field("active", p->active);
+      w.field("noServer", p->no_server);
+      w.key("servers").begin_array();
+      for (const auto& s : p->servers) {
+        w.begin_object().field("uid", s->uid).field("address", s->address).field("weight", s->lb.weight);
+        w.field("active", s->lb.active).field("sessions", s->sessions).field("connectFailures", s->connect_failures);
+        write_traffic(w, s->traffic);
+        w.end_object();
+      }
+      w.end_array().end_object();
+    }
+  }
+  w.end_array();
+  w.key("totals").begin_object();
+  w.field("accepted", totals_.accepted).field("active", totals_.active).field("aborts", totals_.aborts);
+  w.field("bytesSpliced", totals_.bytes_spliced).field("bytesCopied", totals_.bytes_copied);
+  w.field("selectTimeouts", totals_.select_timeouts).field("logsSuppressed", totals_.logs_suppressed);
+  w.field("loopIterations", totals_.loop_iterations).field("jsWakeups", totals_.js_wakeups);
+  w.end_object();
+  w.key("pipes").begin_object().field("inUse", static_cast<uint64_t>(pipes_.in_use()));
+  w.field("free", static_cast<uint64_t>(pipes_.free_count())).field("failures", static_cast<uint64_t>(pipes_.failures()));
+  w.end_object();
+  w.key("buffers").begin_object().field("inUse", static_cast<uint64_t>(buffers_.in_use()));
+  w.field("free", static_cast<uint64_t>(buffers_.free_count())).end_object();
+  w.end_object();
+  return w.take();
+}
+
+// Logs cross to JS with the next batch. A storm (every connect to a dead server failing) is
+// capped per second; the number dropped is counted and reported with the next record.
+void Engine::log(const char* level, const std::string& fields) {
+  if (now_ - log_window_start_ >= 1000) {
+    log_window_start_ = now_;
+    logs_in_window_ = 0;
+  }
+  if (++logs_in_window_ > kLogsPerSecond) {
+    ++totals_.logs_suppressed;
+    return;
+  }
+  std::string rec = std::string("{\"level\":\"") + level + "\"," + fields;
+  if (totals_.logs_suppressed > 0) rec += ",\"suppressedSoFar\":" + std::to_string(totals_.logs_suppressed);
+  rec += "}";
+  pending_.logs.push_back(std::move(rec));
+}
+
+void Engine::log_session(const char* level, const char* msg, const TcpSession& s, int err) {
+  JsonWriter w;
+  w.field("msg", msg);
+  const Snapshot& snap = s.snapshot();
+  if (s.listener_index() < snap.listeners.size()) w.field("listener", snap.listeners[s.listener_index()].name);
+  if (s.pool()) w.field("pool", s.pool()->name);
+  if (s.server()) w.field("server", s.server()->address);
+  w.field("client", s.peer().to_string());
+  if (err) w.field("error", strerror(err));
+  log(level, w.take());
+}
+
+}  // namespace epoxy

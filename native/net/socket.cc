@@ -1,0 +1,68 @@
+#include "socket.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+
+namespace epoxy {
+
+namespace {
+std::string errno_text(const char* call, int err) { return std::string(call) + ": " + strerror(err); }
+}  // namespace
+
+Fd open_listener(const SockAddr& addr, int backlog, std::string& error) {
+  Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    error = errno_text("socket", errno);
+    return Fd();
+  }
+  int one = 1;
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt instead of one per connection.
+  setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::bind(fd.get(), addr.get(), addr.len) != 0) {
+    error = errno_text("bind", errno);
+    return Fd();
+  }
+  if (::listen(fd.get(), backlog) != 0) {
+    error = errno_text("listen", errno);
+    return Fd();
+  }
+  return fd;
+}
+
+ConnectStart start_connect(const SockAddr& addr, Fd& out, int& err) {
+  Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    err = errno;
+    return ConnectStart::Failed;
+  }
+  set_nodelay(fd.get());
+  int r = ::connect(fd.get(), addr.get(), addr.len);
+  if (r != 0 && errno != EINPROGRESS) {
+    err = errno;
+    return ConnectStart::Failed;
+  }
+  out = std::move(fd);
+  return r == 0 ? ConnectStart::Connected : ConnectStart::InProgress;
+}
+
+int take_socket_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+void set_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+void set_abortive_close(int fd) {
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+}  // namespace epoxy

@@ -1,0 +1,30 @@
+// Socket helpers: listening sockets, non-blocking connects, and the options epoxy sets.
+#pragma once
+
+#include <string>
+
+#include "../core/fd.h"
+#include "address.h"
+
+namespace epoxy {
+
+// socket + SO_REUSEADDR + bind + listen, non-blocking. On failure returns an invalid Fd and a
+// reason that names the failing call (e.g. "bind: Address already in use").
+Fd open_listener(const SockAddr& addr, int backlog, std::string& error);
+
+enum class ConnectStart { InProgress, Connected, Failed };
+
+// Starts a non-blocking connect. `err` receives errno on failure.
+ConnectStart start_connect(const SockAddr& addr, Fd& out, int& err);
+
+// SO_ERROR of a socket whose connect was in progress: 0 means connected.
+int take_socket_error(int fd);
+
+// Small request/response exchanges must not wait for Nagle's algorithm.
+void set_nodelay(int fd);
+
+// Makes close() send an RST: used to pass an abort on to the other peer, so that it never
+// mistakes a transfer cut by a reset for a complete one.
+void set_abortive_close(int fd);
+
+}  // namespace epoxy

@@ -1,0 +1,16 @@
+# The engine's sources, one list for every build: binding.gyp (the addon users build) and
+# CMakeLists.txt (native-only targets: tests, fuzzers, sanitizer builds) both read it.
+{
+  'variables': {
+    'epoxy_engine_sources': [
+      'native/net/address.cc',
+      'native/net/socket.cc',
+      'native/io/pipe_pool.cc',
+      'native/io/channel.cc',
+      'native/engine/engine.cc',
+      'native/engine/apply.cc',
+      'native/engine/tcp_session.cc',
+      'native/engine/stats.cc',
+    ],
+  },
+}

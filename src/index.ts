@@ -1,0 +1,32 @@
+/**
+ * epoxy: a Linux reverse proxy for TCP and HTTP/1.1 with a C++ epoll/splice data plane and a
+ * typed TypeScript control plane.
+ *
+ *   import { defineConfig, Proxy } from 'epoxy';
+ *   const proxy = await Proxy.start(defineConfig({ ... }));
+ *   await proxy.stop();
+ */
+export { defineConfig } from './config/types.js';
+export type {
+  Address,
+  Balance,
+  ConfigIssue,
+  EngineTuning,
+  EpoxyConfig,
+  HttpListenerConfig,
+  ListenerConfig,
+  PoolConfig,
+  RouteConfig,
+  SelectContext,
+  SelectHook,
+  SelectResult,
+  ServerConfig,
+  TcpListenerConfig,
+  TimeoutsConfig,
+} from './config/types.js';
+export { ConfigError } from './config/errors.js';
+export { resolveConfig } from './config/validate.js';
+export { loadConfigFile } from './config/load.js';
+export { Proxy } from './proxy.js';
+export type { PoolHandle, ProxyOptions, ServerInfo, StopOptions } from './proxy.js';
+export type { ListenerStats, PoolStats, ProxyStats, ServerStats, TrafficStats } from './stats.js';

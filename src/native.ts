@@ -1,0 +1,90 @@
+/**
+ * The typed boundary to the C++ addon (native/addon). Everything the addon accepts and returns
+ * is described here; nothing else in src/ touches the addon directly.
+ */
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeServerSpec {
+  uid: number;
+  /** `ip:port` or `[v6]:port` literal. */
+  address: string;
+  weight: number;
+}
+
+export interface NativePoolSpec {
+  uid: number;
+  name: string;
+  /** 0 roundrobin, 1 leastconn */
+  balance: number;
+  retries: number;
+  servers: NativeServerSpec[];
+}
+
+export interface NativeListenerSpec {
+  name: string;
+  bind: string;
+  backlog: number;
+  /** Index into NativeSnapshotSpec.pools. */
+  pool: number;
+}
+
+export interface NativeSnapshotSpec {
+  listeners: NativeListenerSpec[];
+  pools: NativePoolSpec[];
+  timeouts: { connectMs: number; clientMs: number; serverMs: number; tunnelMs: number; selectMs: number };
+  tuning: { pipeSize: number; maxPipes: number; spliceThreshold: number };
+  selectHook: boolean;
+}
+
+/** One batch of engine events; every field is optional. */
+export interface NativeEventBatch {
+  /** Select requests, 4 numbers each: token, listener index, index into `addresses`, client port. */
+  selects?: Uint32Array;
+  addresses?: string[];
+  /** (request token, stats JSON) */
+  stats?: Array<[number, string]>;
+  /** JSON objects with at least `level` and `msg`. */
+  logs?: string[];
+  stopped?: boolean;
+}
+
+/** Select reply targets: 0 lets the balancer decide. */
+export const TARGET_POOL = 0x40000000;
+export const TARGET_SERVER = 0x80000000;
+export const SELECT_RECORD = 4;
+
+export interface NativeEngine {
+  /** Binds new listeners synchronously (throws with the listener's name on failure), then queues the snapshot. */
+  apply(spec: NativeSnapshotSpec): void;
+  addServer(poolUid: number, server: NativeServerSpec): void;
+  removeServer(uid: number): void;
+  /** (token, target) pairs. */
+  selectReply(pairs: Uint32Array): void;
+  requestStats(token: number): void;
+  /** Takes every event queued since the last call; the engine wakes JS again only after this. */
+  takeEvents(): NativeEventBatch;
+  stop(graceMs: number): void;
+  /** Joins the engine thread and closes every fd; the object is unusable afterwards. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+interface NativeModule {
+  Engine: new (onWake: () => void) => NativeEngine;
+}
+
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+
+function loadAddon(): NativeModule {
+  // EPOXY_ADDON points at a specific build (the sanitizer build in scripts/test-asan.sh).
+  const explicit = process.env['EPOXY_ADDON'];
+  if (explicit) return require(path.resolve(explicit)) as NativeModule;
+  const load = require('node-gyp-build') as (dir: string) => NativeModule;
+  return load(packageRoot);
+}
+
+export const native: NativeModule = loadAddon();

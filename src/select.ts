@@ -1,0 +1,151 @@
+/**
+ * Runs the user's `select` hook for batches of new connections parked by the engine and sends
+ * the answers back as one Uint32Array of (token, target) pairs per flush. A hook that throws,
+ * rejects, answers something unknown or takes longer than `selectMs` gets the balancer (target 0)
+ * and a log line.
+ */
+import type { Logger } from 'pino';
+
+import type { SelectContext, SelectHook, SelectResult } from './config/types.js';
+import { SELECT_RECORD } from './native.js';
+
+export interface SelectTargets {
+  /** Maps a hook's answer (pool name or server address) to an engine target; undefined if unknown. */
+  resolve(result: string): number | undefined;
+}
+
+/** Lets a burst of identical warnings through at a bounded rate and counts the rest. */
+class LogLimiter {
+  #windowStart = 0;
+  #count = 0;
+  #suppressed = 0;
+
+  constructor(private readonly perSecond: number) {}
+
+  allow(): { ok: boolean; suppressed: number } {
+    const now = Date.now();
+    if (now - this.#windowStart >= 1000) {
+      this.#windowStart = now;
+      this.#count = 0;
+    }
+    if (++this.#count > this.perSecond) {
+      this.#suppressed++;
+      return { ok: false, suppressed: 0 };
+    }
+    const suppressed = this.#suppressed;
+    this.#suppressed = 0;
+    return { ok: true, suppressed };
+  }
+}
+
+export class SelectDispatcher {
+  #replies: number[] = [];
+  #flushScheduled = false;
+  #limiter = new LogLimiter(20);
+
+  constructor(
+    private readonly hook: SelectHook,
+    private readonly timeoutMs: number,
+    private readonly listenerNames: () => readonly string[],
+    private readonly targets: SelectTargets,
+    private readonly send: (pairs: Uint32Array) => void,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Handles one batch of select records from the engine. */
+  dispatch(records: Uint32Array, addresses: readonly string[]): void {
+    const names = this.listenerNames();
+    let pending: Array<{ token: number; ctx: SelectContext; settled: boolean }> = [];
+    for (let i = 0; i + SELECT_RECORD <= records.length; i += SELECT_RECORD) {
+      const token = records[i]!;
+      const ctx: SelectContext = {
+        listener: names[records[i + 1]!] ?? '',
+        clientAddress: addresses[records[i + 2]!] ?? '',
+        clientPort: records[i + 3]!,
+      };
+      const entry = { token, ctx, settled: false };
+      if (this.#start(entry)) pending.push(entry);
+    }
+    if (pending.length > 0) {
+      // One timer per batch: every call in it started at the same moment.
+      const timer = setTimeout(() => {
+        for (const e of pending) {
+          if (e.settled) continue;
+          e.settled = true;
+          this.#warn(e.ctx, `select hook did not answer within ${this.timeoutMs} ms; using the balancer`);
+          this.#reply(e.token, 0);
+        }
+        pending = [];
+      }, this.timeoutMs);
+      timer.unref();
+    }
+    this.#scheduleFlush();
+  }
+
+  /** Calls the hook; returns true when the answer is still pending. */
+  #start(entry: { token: number; ctx: SelectContext; settled: boolean }): boolean {
+    let result: SelectResult | Promise<SelectResult>;
+    try {
+      result = this.hook(entry.ctx);
+    } catch (err) {
+      this.#warn(entry.ctx, 'select hook threw; using the balancer', err);
+      this.#reply(entry.token, 0);
+      return false;
+    }
+    if (typeof result !== 'object' || result === null) {
+      this.#reply(entry.token, this.#target(entry.ctx, result));
+      return false;
+    }
+    Promise.resolve(result).then(
+      (value) => {
+        if (entry.settled) return;
+        entry.settled = true;
+        this.#reply(entry.token, this.#target(entry.ctx, value));
+      },
+      (err: unknown) => {
+        if (entry.settled) return;
+        entry.settled = true;
+        this.#warn(entry.ctx, 'select hook rejected; using the balancer', err);
+        this.#reply(entry.token, 0);
+      },
+    );
+    return true;
+  }
+
+  #target(ctx: SelectContext, result: SelectResult): number {
+    if (result === undefined || result === null) return 0;
+    if (typeof result === 'string') {
+      const target = this.targets.resolve(result);
+      if (target !== undefined) return target;
+    }
+    this.#warn(ctx, `select hook returned ${JSON.stringify(result)}, which is neither a pool nor a server; using the balancer`);
+    return 0;
+  }
+
+  #reply(token: number, target: number): void {
+    this.#replies.push(token, target);
+    this.#scheduleFlush();
+  }
+
+  // Answers that settle in the same tick leave in one crossing.
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      if (this.#replies.length === 0) return;
+      const pairs = Uint32Array.from(this.#replies);
+      this.#replies = [];
+      this.send(pairs);
+    });
+  }
+
+  #warn(ctx: SelectContext, msg: string, err?: unknown): void {
+    const { ok, suppressed } = this.#limiter.allow();
+    if (!ok) return;
+    const fields: Record<string, unknown> = { listener: ctx.listener, client: `${ctx.clientAddress}:${ctx.clientPort}` };
+    if (err !== undefined) fields['err'] = err;
+    if (suppressed > 0) fields['suppressed'] = suppressed;
+    this.logger.warn(fields, msg);
+  }
+}

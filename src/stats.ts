@@ -1,0 +1,60 @@
+/** Counters reported by `proxy.stats()`. Byte counts are since start; `active` values are current. */
+
+export interface TrafficStats {
+  /** Bytes received from the peer this object faces (clients for a listener, the server for a server). */
+  bytesIn: number;
+  /** Bytes sent to that peer. */
+  bytesOut: number;
+  /** Bytes written with splice() through a kernel pipe (zero-copy), both directions. */
+  bytesSpliced: number;
+  /** Bytes written from a userspace buffer (recv/send), both directions. */
+  bytesCopied: number;
+}
+
+export interface ListenerStats extends TrafficStats {
+  name: string;
+  bind: string;
+  accepted: number;
+  active: number;
+  /** accept() failures such as EMFILE; each pauses the listener for 100 ms. */
+  acceptErrors: number;
+  paused: boolean;
+}
+
+export interface ServerStats extends TrafficStats {
+  uid: number;
+  address: string;
+  weight: number;
+  active: number;
+  /** Sessions that connected to this server. */
+  sessions: number;
+  connectFailures: number;
+}
+
+export interface PoolStats {
+  name: string;
+  /** Sessions assigned to this pool. */
+  sessions: number;
+  active: number;
+  /** Sessions closed because no server of the pool could be reached. */
+  noServer: number;
+  servers: ServerStats[];
+}
+
+export interface ProxyStats {
+  listeners: ListenerStats[];
+  pools: PoolStats[];
+  totals: {
+    accepted: number;
+    active: number;
+    aborts: number;
+    bytesSpliced: number;
+    bytesCopied: number;
+    selectTimeouts: number;
+    logsSuppressed: number;
+    loopIterations: number;
+    jsWakeups: number;
+  };
+  pipes: { inUse: number; free: number; failures: number };
+  buffers: { inUse: number; free: number };
+}
