@@ -1,8 +1,8 @@
 {
   'includes': ['native/sources.gypi'],
   'variables': {
-    # `EPOXY_SANITIZE=1 npm run build` (or scripts/test-asan.sh) builds with ASan + UBSan.
-    'epoxy_sanitize%': '<!(node -p "process.env.EPOXY_SANITIZE || 0")',
+    # `node-gyp rebuild --epoxy_sanitize=1` (scripts/test-asan.sh) builds with ASan + UBSan.
+    'epoxy_sanitize%': 0,
   },
   'targets': [
     {
@@ -16,7 +16,7 @@
       'cflags_cc': ['-std=c++20', '-fno-exceptions', '-Wall', '-Wextra', '-Werror'],
       'ldflags': ['-pthread'],
       'conditions': [
-        ['epoxy_sanitize=="1"', {
+        ['epoxy_sanitize==1', {
           'cflags': ['-fsanitize=address,undefined', '-fno-omit-frame-pointer', '-g', '-O1'],
           'ldflags': ['-fsanitize=address,undefined'],
         }],

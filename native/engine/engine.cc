@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -36,7 +37,10 @@ bool Engine::start(std::string& error) {
   }
   register_fd(commands_.fd(), kTagControl);
   now_ = monotonic_ms();
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "epoxy-engine");  // so top, perf and tests can find it
+    run();
+  });
   started_ = true;
   return true;
 }

@@ -1,0 +1,31 @@
+// Sums vitest JSON reports into the one line CI reads: `tests: N passed, M failed[, K skipped]`.
+// Arguments are `report.json:exitcode` pairs. A report that is missing or unreadable (the runner
+// crashed), or a step that failed although its report shows no failed test (a sanitizer or leak
+// check after the tests), counts as one failure.
+import { readFileSync } from 'node:fs';
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const arg of process.argv.slice(2)) {
+  const at = arg.lastIndexOf(':');
+  const file = arg.slice(0, at);
+  const code = Number(arg.slice(at + 1));
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8'));
+    passed += r.numPassedTests;
+    failed += r.numFailedTests;
+    skipped += r.numPendingTests + (r.numTodoTests ?? 0);
+    const suiteFailures = r.numFailedTestSuites > 0 && r.numFailedTests === 0 ? r.numFailedTestSuites : 0;
+    failed += suiteFailures;
+    if (code !== 0 && r.numFailedTests === 0 && suiteFailures === 0) {
+      console.error(`ci: ${file} shows no failed test but its step exited ${code}`);
+      failed += 1;
+    }
+  } catch {
+    console.error(`ci: no readable test report at ${file}`);
+    failed += 1;
+  }
+}
+console.log(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 ? 1 : 0);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the addon with AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/ (the
+# normal build/ is left alone) and runs the native-facing tests against it.
+# Any sanitizer report fails the run (halt_on_error), and so does any failed test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=$root/build-asan
+rm -rf "$out"
+mkdir -p "$out"
+# node-gyp always builds into ./build: build a sanitized copy in a scratch tree.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+cp -r binding.gyp native package.json "$scratch"/
+ln -s "$root/node_modules" "$scratch/node_modules"
+(cd "$scratch" && "$root/node_modules/.bin/node-gyp" rebuild --nodedir="${npm_config_nodedir:-/usr}" --epoxy_sanitize=1 >/dev/null)
+cp "$scratch/build/Release/epoxy.node" "$out/epoxy.node"
+# Proof that the build is instrumented: without this a "clean" run would mean nothing.
+nm -D "$out/epoxy.node" | grep -q __asan_report || { echo "asan: build is not instrumented" >&2; exit 1; }
+npx tsc -p tsconfig.json
+
+asan_lib=$(g++ -print-file-name=libasan.so)
+ubsan_lib=$(g++ -print-file-name=libubsan.so)
+# Leaks are checked by test/asan-leaks.mjs, a plain node script that exits naturally: under
+# vitest every worker ends through process.exit(), which reports V8's own memory as leaked.
+export EPOXY_ADDON=$out/epoxy.node
+export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
+LD_PRELOAD="$asan_lib $ubsan_lib" node "$root/node_modules/vitest/vitest.mjs" run \
+  test/tcp-transfer.test.ts test/tcp-failures.test.ts test/lifecycle.test.ts test/select.test.ts test/balance.test.ts "$@"
+ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:exitcode=86 LD_PRELOAD="$asan_lib $ubsan_lib" node test/asan-leaks.mjs
+echo "asan: clean"

@@ -1,0 +1,272 @@
+/**
+ * The shape of an epoxy config as a zod schema, and the translation of zod's issues into
+ * ConfigIssues with readable paths and messages. Meaning (does the pool exist, does the address
+ * parse, is the bind taken) is checked afterwards in validate.ts.
+ */
+import { z } from 'zod';
+import type { ConfigIssue, SelectHook } from './types.js';
+
+export const MAX_MS = 86_400_000;
+
+type ZodIssue = z.core.$ZodIssue;
+
+/** Type errors say "is required" for a missing field rather than "expected X, received undefined". */
+function expecting(what: string) {
+  return (iss: { input?: unknown }) =>
+    iss.input === undefined ? `is required (${what})` : `must be ${what}, got ${describe(iss.input)}`;
+}
+
+function intIn(min: number, max: number, unit = '') {
+  const message = `must be a whole number${unit} from ${min} to ${max}`;
+  return z
+    .number({ error: (iss) => `${message}, got ${describe(iss.input)}` })
+    .int({ error: message })
+    .min(min, { error: message })
+    .max(max, { error: message });
+}
+
+const millis = intIn(1, MAX_MS, ' of milliseconds').optional();
+const nonEmpty = (what: string) =>
+  z.string({ error: expecting(what) }).min(1, { error: `must not be empty (${what})` });
+const address = z.string({ error: expecting('an address string like "127.0.0.1:8080"') });
+
+const serverObject = z.strictObject({
+  address,
+  weight: intIn(1, 256).optional(),
+});
+
+// A union of a string and an object: zod reports the branch that matches the value's type, so
+// this message only appears when the value is neither.
+const server = z.union([address, serverObject], {
+  error: (iss) =>
+    `must be "host:port" or { address: "host:port", weight?: number }, got ${describe(iss.input)}`,
+});
+
+// `{ hash: ... }` is in the design but not implemented; accepting its shape lets validate.ts say so
+// instead of reporting a confusing type error.
+const balance = z.union([z.enum(['roundrobin', 'leastconn']), z.looseObject({ hash: z.unknown() })], {
+  error: (iss) => `must be "roundrobin" or "leastconn", got ${describe(iss.input)}`,
+});
+
+export const poolSchema = z.strictObject(
+  {
+    balance: balance.optional(),
+    servers: z
+      .array(server, { error: expecting('a list of servers') })
+      .min(1, { error: 'must list at least one server' }),
+    retries: intIn(0, 100).optional(),
+    health: z.unknown().optional(),
+  },
+  { error: expecting('a pool object like { servers: ["127.0.0.1:9001"] }') },
+);
+
+const routeSchema = z.strictObject(
+  {
+    host: z.string({ error: expecting('a host pattern string') }).optional(),
+    path: z.string({ error: expecting('a path prefix string') }).optional(),
+    pool: nonEmpty('the name of a pool'),
+  },
+  { error: expecting('a route object like { pool: "web" }') },
+);
+
+const listenerBase = {
+  name: nonEmpty('a listener name'),
+  bind: address,
+  backlog: intIn(1, 65535).optional(),
+};
+
+const tcpListenerSchema = z.strictObject({
+  ...listenerBase,
+  mode: z.literal('tcp'),
+  pool: nonEmpty('the name of a pool'),
+});
+
+const httpListenerSchema = z.strictObject({
+  ...listenerBase,
+  mode: z.literal('http'),
+  routes: z.array(routeSchema, { error: expecting('a list of routes') }),
+});
+
+export const listenerSchema = z.discriminatedUnion('mode', [tcpListenerSchema, httpListenerSchema], {
+  error: (iss) =>
+    iss.code === 'invalid_union' ? 'must be "tcp" or "http"' : expecting('a listener object')(iss),
+});
+
+const timeoutsSchema = z.strictObject(
+  {
+    connectMs: millis,
+    clientMs: millis,
+    serverMs: millis,
+    httpRequestMs: millis,
+    tunnelMs: millis,
+    selectMs: millis,
+  },
+  { error: expecting('an object of timeouts in milliseconds') },
+);
+
+const adminSchema = z.strictObject({ bind: address }, { error: expecting('an object like { bind: "127.0.0.1:9900" }') });
+
+const engineSchema = z.strictObject(
+  {
+    pipeSize: intIn(4096, 1_048_576).optional(),
+    maxPipes: intIn(0, 65_536).optional(),
+    spliceThreshold: intIn(1024, 1_048_576).optional(),
+  },
+  { error: expecting('an object of engine settings') },
+);
+
+const selectSchema = z.custom<SelectHook>((v) => typeof v === 'function', {
+  error: (iss) => `must be a function, got ${describe(iss.input)}`,
+});
+
+export const configSchema = z.strictObject({
+  listeners: z
+    .array(listenerSchema, { error: expecting('a list of listeners') })
+    .min(1, { error: 'must contain at least one listener' }),
+  pools: z.record(z.string(), poolSchema, { error: expecting('an object mapping pool names to pools') }),
+  timeouts: timeoutsSchema.optional(),
+  select: selectSchema.optional(),
+  admin: adminSchema.optional(),
+  engine: engineSchema.optional(),
+});
+
+export type ParsedConfig = z.infer<typeof configSchema>;
+
+// Field-by-field views of a listener and a pool. validate.ts checks meaning on whatever fields
+// are well-formed, so one shape error does not hide an unknown pool or a bad address next to it.
+const listenerView = {
+  name: listenerBase.name,
+  bind: address,
+  mode: z.enum(['tcp', 'http']),
+  pool: tcpListenerSchema.shape.pool,
+};
+const poolView = {
+  balance,
+  health: z.unknown(),
+  servers: z.array(z.unknown()),
+};
+
+export type ListenerView = FieldsOf<typeof listenerView>;
+export type ServerView = z.infer<typeof server>;
+export type PoolView = Omit<FieldsOf<typeof poolView>, 'servers'> & { servers: Array<ServerView | undefined> };
+
+type FieldsOf<S extends Record<string, z.ZodType>> = { [K in keyof S]?: z.output<S[K]> };
+
+/** The fields of `raw` that are valid on their own; undefined if `raw` is not an object. */
+function pickValid<S extends Record<string, z.ZodType>>(raw: unknown, shape: S): FieldsOf<S> | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const out: FieldsOf<S> = {};
+  for (const key of Object.keys(shape) as Array<keyof S & string>) {
+    const r = shape[key]?.safeParse((raw as Record<string, unknown>)[key]);
+    if (r?.success && r.data !== undefined) out[key] = r.data as z.output<S[typeof key]>;
+  }
+  return out;
+}
+
+export function listenerFields(raw: unknown): ListenerView | undefined {
+  return pickValid(raw, listenerView);
+}
+
+export function poolFields(raw: unknown): PoolView | undefined {
+  const fields = pickValid(raw, poolView);
+  if (!fields) return undefined;
+  const servers = (fields.servers ?? []).map((s) => {
+    const r = server.safeParse(s);
+    return r.success ? r.data : undefined;
+  });
+  return { ...fields, servers };
+}
+
+// Known keys by position in the config, for "did you mean" hints on unknown keys.
+// `#` stands for an array index, `*` for a pool name.
+const KNOWN_KEYS: Record<string, readonly string[]> = {
+  '': Object.keys(configSchema.shape),
+  'listeners/#': [...new Set([...Object.keys(tcpListenerSchema.shape), ...Object.keys(httpListenerSchema.shape)])],
+  'listeners/#/routes/#': Object.keys(routeSchema.shape),
+  'pools/*': Object.keys(poolSchema.shape),
+  'pools/*/servers/#': Object.keys(serverObject.shape),
+  timeouts: Object.keys(timeoutsSchema.shape),
+  admin: Object.keys(adminSchema.shape),
+  engine: Object.keys(engineSchema.shape),
+};
+
+/** Translates zod's issues; an unknown-keys issue becomes one issue per key, at that key. */
+export function fromZodIssues(issues: readonly ZodIssue[]): ConfigIssue[] {
+  return issues.flatMap((iss): ConfigIssue[] => {
+    if (iss.code === 'unrecognized_keys') {
+      return iss.keys.map((key) => ({
+        path: formatPath([...iss.path, key]),
+        message: unknownKeyMessage(key, KNOWN_KEYS[positionOf(iss.path)] ?? []),
+      }));
+    }
+    if (iss.code === 'invalid_union') {
+      // zod gives up on a union when the error in the right branch is a type error (a weight of
+      // "2"); the right branch is the one whose value matched at the top, so report its issues.
+      const matched = iss.errors.filter((branch) => branch.length > 0 && branch.every((e) => e.path.length > 0));
+      if (matched.length === 1 && matched[0]) {
+        return fromZodIssues(matched[0].map((e) => ({ ...e, path: [...iss.path, ...e.path] })));
+      }
+    }
+    return [{ path: formatPath(iss.path), message: iss.message.replace(/^Invalid input: /, '') }];
+  });
+}
+
+function positionOf(path: readonly PropertyKey[]): string {
+  return path
+    .map((seg, i) => (typeof seg === 'number' ? '#' : i === 1 && path[0] === 'pools' ? '*' : String(seg)))
+    .join('/');
+}
+
+function unknownKeyMessage(key: string, known: readonly string[]): string {
+  const guess = closest(key, known);
+  if (guess) return `unknown key "${key}" (did you mean "${guess}"?)`;
+  return known.length ? `unknown key "${key}" (allowed: ${known.join(', ')})` : `unknown key "${key}"`;
+}
+
+/** The known word within a small edit distance of `word`, if any: catches typos like "balnce". */
+export function closest(word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(word.length / 3)) + 1;
+  for (const candidate of known) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance where swapping two neighbours ("bnid" for "bind") counts as one edit. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 0; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** `listeners[0].pool`, `pools.web.servers[1]`; keys that are not plain words are quoted: `pools["a b"]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_$][\w$-]*$/.test(String(seg))) out += out ? `.${String(seg)}` : String(seg);
+    else out += `[${JSON.stringify(String(seg))}]`;
+  }
+  return out;
+}
+
+/** A short description of a value for messages: `number 3`, `string "x"`, `an array`. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
+  if (typeof value === 'function') return 'a function';
+  return `an ${typeof value}`;
+}

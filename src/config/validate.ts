@@ -1,0 +1,348 @@
+/**
+ * Turns whatever a config file exported into a ResolvedConfig, or into the complete list of
+ * what is wrong with it. Every problem is reported, not just the first: a user fixing a config
+ * should not have to run `epoxy check` once per mistake.
+ */
+import { promises as dns } from 'node:dns';
+import { isIPLiteral, normalizeAddress, parseAddress } from './address.js';
+import {
+  configSchema,
+  describe,
+  formatPath,
+  fromZodIssues,
+  listenerFields,
+  poolFields,
+  type ListenerView,
+  type ParsedConfig,
+  type PoolView,
+} from './schema.js';
+import type { ConfigIssue, ResolvedConfig, ResolvedPool, ResolvedTcpListener, ResolvedTimeouts } from './types.js';
+
+export type ResolveResult = { ok: true; config: ResolvedConfig } | { ok: false; issues: ConfigIssue[] };
+
+export interface ResolveOptions {
+  /** Resolves a host name to one IP address; defaults to the first result of `dns.promises.lookup`. */
+  lookup?: (host: string) => Promise<string>;
+}
+
+const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
+const LOOKUP_TIMEOUT_MS = 5000;
+
+export async function resolveConfig(input: unknown, options: ResolveOptions = {}): Promise<ResolveResult> {
+  if (!isRecord(input)) {
+    const message = `expected an object with "listeners" and "pools", got ${describe(input)} (does the file \`export default\` its config?)`;
+    return { ok: false, issues: [{ path: '', message }] };
+  }
+  const issues: ConfigIssue[] = [];
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) issues.push(...fromZodIssues(parsed.error.issues));
+
+  // Meaning is checked on every field that is well-formed on its own, even when the shape check
+  // failed elsewhere, so one typo does not hide an unknown pool or a bad address.
+  const listeners = Array.isArray(input['listeners']) ? input['listeners'].map(listenerFields) : [];
+  const pools = isRecord(input['pools'])
+    ? Object.entries(input['pools']).map(([name, raw]): [string, PoolView | undefined] => [name, poolFields(raw)])
+    : [];
+  const addresses = await resolveAllAddresses(input, listeners, pools, options.lookup ?? defaultLookup);
+
+  checkPools(input['pools'], pools, addresses, issues);
+  const binds: BindOwner[] = [];
+  checkListeners(listeners, pools, addresses, binds, issues);
+  checkAdmin(input, binds, addresses, issues);
+
+  if (issues.length > 0 || !parsed.success) return { ok: false, issues: inConfigOrder(issues, pools) };
+  return { ok: true, config: buildConfig(parsed.data, addresses) };
+}
+
+// ---- addresses ----
+
+type AddressResult = { address: string } | { error: string };
+type AddressMap = Map<string, AddressResult>;
+
+/** Resolves every address in the config at once (DNS lookups in parallel), keyed by field path. */
+async function resolveAllAddresses(
+  input: Record<string, unknown>,
+  listeners: Array<ListenerView | undefined>,
+  pools: Array<[string, PoolView | undefined]>,
+  lookup: (host: string) => Promise<string>,
+): Promise<AddressMap> {
+  const jobs: Array<[string, string]> = [];
+  listeners.forEach((l, i) => l?.bind !== undefined && jobs.push([`listeners[${i}].bind`, l.bind]));
+  for (const [name, pool] of pools) {
+    pool?.servers.forEach((s, i) => s && jobs.push([serverPath(name, i), serverText(s)]));
+  }
+  const admin = input['admin'];
+  if (isRecord(admin) && typeof admin['bind'] === 'string') jobs.push(['admin.bind', admin['bind']]);
+
+  const cache = new Map<string, Promise<string>>();
+  const cachedLookup = (host: string) => {
+    let p = cache.get(host);
+    if (!p) cache.set(host, (p = lookup(host)));
+    return p;
+  };
+  const results = await Promise.all(jobs.map(([, text]) => resolveAddress(text, cachedLookup)));
+  return new Map(jobs.map(([path], i) => [path, results[i] ?? { error: 'not resolved' }]));
+}
+
+async function resolveAddress(text: string, lookup: (host: string) => Promise<string>): Promise<AddressResult> {
+  const parsed = parseAddress(text);
+  if ('error' in parsed) return parsed;
+  if (isIPLiteral(parsed.host)) return { address: normalizeAddress(parsed.host, parsed.port) };
+  try {
+    return { address: normalizeAddress(await lookup(parsed.host), parsed.port) };
+  } catch (err) {
+    return { error: `cannot resolve host "${parsed.host}": ${errorCode(err)}` };
+  }
+}
+
+async function defaultLookup(host: string): Promise<string> {
+  // getaddrinfo cannot be cancelled, but a config check must not hang on a dead resolver.
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'ETIMEOUT' })), LOOKUP_TIMEOUT_MS);
+  });
+  try {
+    return (await Promise.race([dns.lookup(host), timeout])).address;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The resolved address at `path`, or undefined after recording why it is invalid. */
+function addressAt(addresses: AddressMap, path: string, issues: ConfigIssue[]): string | undefined {
+  const r = addresses.get(path);
+  if (!r) return undefined;
+  if ('error' in r) {
+    issues.push({ path, message: r.error });
+    return undefined;
+  }
+  return r.address;
+}
+
+// ---- pools ----
+
+function checkPools(
+  rawPools: unknown,
+  pools: Array<[string, PoolView | undefined]>,
+  addresses: AddressMap,
+  issues: ConfigIssue[],
+): void {
+  if (isRecord(rawPools) && pools.length === 0) {
+    issues.push({ path: 'pools', message: 'must define at least one pool' });
+  }
+  for (const [name, pool] of pools) {
+    const path = formatPath(['pools', name]);
+    if (!POOL_NAME.test(name)) {
+      issues.push({ path, message: `pool name "${name}" may only contain letters, digits, "_", "." and "-"` });
+    }
+    if (!pool) continue;
+    if (typeof pool.balance === 'object') {
+      issues.push({
+        path: `${path}.balance`,
+        message: 'hash balancing is not available yet in this version of epoxy; use "roundrobin" or "leastconn"',
+      });
+    }
+    if (pool.health !== undefined) {
+      issues.push({ path: `${path}.health`, message: 'health checks are not available yet in this version of epoxy' });
+    }
+    checkServers(name, pool, addresses, issues);
+  }
+}
+
+function checkServers(name: string, pool: PoolView, addresses: AddressMap, issues: ConfigIssue[]): void {
+  const seen = new Map<string, number>();
+  pool.servers.forEach((s, i) => {
+    const path = serverPath(name, i);
+    const address = addressAt(addresses, path, issues);
+    if (!s || address === undefined) return;
+    const first = seen.get(address);
+    if (first === undefined) {
+      seen.set(address, i);
+      return;
+    }
+    const via = serverText(s) === address ? '' : ` ("${serverText(s)}" resolves to it)`;
+    issues.push({ path, message: `duplicate server ${address}${via}: already listed as servers[${first}]` });
+  });
+}
+
+function serverPath(pool: string, index: number): string {
+  return formatPath(['pools', pool, 'servers', index]);
+}
+
+function serverText(s: string | { address: string }): string {
+  return typeof s === 'string' ? s : s.address;
+}
+
+// ---- listeners ----
+
+function checkListeners(
+  listeners: Array<ListenerView | undefined>,
+  pools: Array<[string, PoolView | undefined]>,
+  addresses: AddressMap,
+  binds: BindOwner[],
+  issues: ConfigIssue[],
+): void {
+  const poolNames = pools.map(([name]) => name);
+  const names = new Map<string, number>();
+
+  listeners.forEach((l, i) => {
+    if (!l) return;
+    const path = `listeners[${i}]`;
+    const firstWithName = l.name === undefined ? undefined : names.get(l.name);
+    if (firstWithName !== undefined) {
+      issues.push({ path: `${path}.name`, message: `duplicate listener name "${l.name}" (already used by listeners[${firstWithName}])` });
+    } else if (l.name !== undefined) {
+      names.set(l.name, i);
+    }
+
+    const bind = addressAt(addresses, `${path}.bind`, issues);
+    if (bind !== undefined && l.bind !== undefined) {
+      const owner = { path, name: l.name ?? '', text: l.bind, address: bind };
+      const conflict = bindConflict(owner, binds);
+      if (conflict) issues.push({ path: `${path}.bind`, message: conflict });
+      else binds.push(owner);
+    }
+
+    if (l.mode === 'http') {
+      issues.push({ path: `${path}.mode`, message: 'HTTP mode is not available yet in this version of epoxy; use mode "tcp"' });
+    } else if (l.mode === 'tcp' && l.pool !== undefined && !poolNames.includes(l.pool)) {
+      issues.push({ path: `${path}.pool`, message: unknownPoolMessage(l.pool, poolNames) });
+    }
+  });
+}
+
+function unknownPoolMessage(name: string, poolNames: string[]): string {
+  if (poolNames.length === 0) return `unknown pool "${name}" (no pools are defined)`;
+  return `unknown pool "${name}" (pools are: ${poolNames.join(', ')})`;
+}
+
+interface BindOwner {
+  path: string;
+  name: string;
+  /** As written in the config. */
+  text: string;
+  /** Normalised ip:port. */
+  address: string;
+}
+
+/** Why `owner` cannot bind next to the earlier binds, or undefined if it can. */
+function bindConflict(owner: BindOwner, earlier: BindOwner[]): string | undefined {
+  const shown = owner.text === owner.address ? owner.address : `${owner.text} (${owner.address})`;
+  for (const other of earlier) {
+    const who = `${other.path}${other.name ? ` ("${other.name}")` : ''}`;
+    if (other.address === owner.address) return `bind ${shown} is already used by ${who}`;
+    if (bindsOverlap(owner.address, other.address)) {
+      return `bind ${shown} conflicts with ${who}, which binds ${other.address}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Two binds on one port collide when either is a wildcard covering the other: 0.0.0.0 covers
+ * every IPv4 address, and [::] covers everything because Linux sockets are dual-stack by default.
+ */
+function bindsOverlap(a: string, b: string): boolean {
+  const pa = parseAddress(a);
+  const pb = parseAddress(b);
+  if ('error' in pa || 'error' in pb || pa.port !== pb.port) return false;
+  const v4 = (h: string) => !h.includes(':');
+  const covers = (w: string, h: string) => w === '::' || (w === '0.0.0.0' && v4(h));
+  return pa.host === pb.host || covers(pa.host, pb.host) || covers(pb.host, pa.host);
+}
+
+/** The admin endpoint is not served yet, but its bind must not collide with a listener's. */
+function checkAdmin(
+  input: Record<string, unknown>,
+  listenerBinds: BindOwner[],
+  addresses: AddressMap,
+  issues: ConfigIssue[],
+): void {
+  const bind = addressAt(addresses, 'admin.bind', issues);
+  const admin = input['admin'];
+  if (bind === undefined || !isRecord(admin)) return;
+  const conflict = bindConflict({ path: 'admin', name: '', text: String(admin['bind']), address: bind }, listenerBinds);
+  if (conflict) issues.push({ path: 'admin.bind', message: conflict });
+}
+
+// ---- output ----
+
+/** Only called for a config without issues, so every address in it resolved. */
+function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig {
+  const resolved = (path: string): string => {
+    const r = addresses.get(path);
+    if (!r || 'error' in r) throw new Error(`internal error: ${path} was not resolved`);
+    return r.address;
+  };
+  const listeners = data.listeners.map((l, i): ResolvedTcpListener => {
+    if (l.mode !== 'tcp') throw new Error(`internal error: listeners[${i}] is not a TCP listener`);
+    return { name: l.name, mode: 'tcp', bind: resolved(`listeners[${i}].bind`), backlog: l.backlog ?? 4096, pool: l.pool };
+  });
+  const pools = Object.entries(data.pools).map(([name, p]): ResolvedPool => ({
+    name,
+    balance: typeof p.balance === 'string' ? p.balance : 'roundrobin',
+    retries: p.retries ?? 3,
+    servers: p.servers.map((s, i) => ({
+      address: resolved(serverPath(name, i)),
+      weight: typeof s === 'string' ? 1 : (s.weight ?? 1),
+    })),
+  }));
+  const config: ResolvedConfig = {
+    listeners,
+    pools,
+    timeouts: resolveTimeouts(data.timeouts ?? {}),
+    engine: {
+      pipeSize: data.engine?.pipeSize ?? 262_144,
+      maxPipes: data.engine?.maxPipes ?? 1024,
+      spliceThreshold: data.engine?.spliceThreshold ?? 16_384,
+    },
+  };
+  if (data.select) config.select = data.select;
+  return config;
+}
+
+function resolveTimeouts(t: NonNullable<ParsedConfig['timeouts']>): ResolvedTimeouts {
+  const clientMs = t.clientMs ?? 30_000;
+  return {
+    connectMs: t.connectMs ?? 5000,
+    clientMs,
+    serverMs: t.serverMs ?? 30_000,
+    httpRequestMs: t.httpRequestMs ?? 10_000,
+    tunnelMs: t.tunnelMs ?? clientMs,
+    selectMs: t.selectMs ?? 1000,
+  };
+}
+
+// ---- helpers ----
+
+const SECTION_ORDER = ['', 'listeners', 'pools', 'timeouts', 'select', 'admin', 'engine'];
+
+/**
+ * Shape and meaning issues are found in separate passes; report them in the order of the config
+ * (by section, then by listener index or pool), which is how a user reads and fixes it.
+ */
+function inConfigOrder(issues: ConfigIssue[], pools: Array<[string, unknown]>): ConfigIssue[] {
+  const poolRank = new Map(pools.map(([name], i) => [formatPath(['pools', name]), i]));
+  const rank = (path: string): [number, number] => {
+    const section = /^[A-Za-z]*/.exec(path)?.[0] ?? '';
+    const s = SECTION_ORDER.indexOf(section);
+    if (section === 'listeners') return [s, Number(/^listeners\[(\d+)\]/.exec(path)?.[1] ?? -1)];
+    if (section === 'pools') {
+      const owner = [...poolRank.keys()].find((p) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}[`));
+      return [s, owner === undefined ? -1 : (poolRank.get(owner) ?? -1)];
+    }
+    return [s < 0 ? SECTION_ORDER.length : s, 0];
+  };
+  const ranked = issues.map((issue, i) => ({ issue, i, r: rank(issue.path) }));
+  ranked.sort((a, b) => a.r[0] - b.r[0] || a.r[1] - b.r[1] || a.i - b.i);
+  return ranked.map((x) => x.issue);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function errorCode(err: unknown): string {
+  if (isRecord(err) && typeof err['code'] === 'string') return err['code'];
+  return err instanceof Error ? err.message : String(err);
+}
