@@ -15,8 +15,9 @@ cp -r binding.gyp native package.json "$scratch"/
 ln -s "$root/node_modules" "$scratch/node_modules"
 (cd "$scratch" && "$root/node_modules/.bin/node-gyp" rebuild --nodedir="${npm_config_nodedir:-/usr}" --epoxy_sanitize=1 >/dev/null)
 cp "$scratch/build/Release/epoxy.node" "$out/epoxy.node"
-# Proof that the build is instrumented: without this a "clean" run would mean nothing.
-nm -D "$out/epoxy.node" | grep -q __asan_report || { echo "asan: build is not instrumented" >&2; exit 1; }
+# Proof that the build is instrumented: without this a "clean" run would mean nothing. (grep
+# reads all of nm's output: -q would close the pipe early and fail the pipeline under pipefail.)
+nm -D "$out/epoxy.node" | grep __asan_report >/dev/null || { echo "asan: build is not instrumented" >&2; exit 1; }
 npx tsc -p tsconfig.json
 
 asan_lib=$(g++ -print-file-name=libasan.so)
