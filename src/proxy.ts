@@ -58,6 +58,10 @@ export class Proxy {
   #stopping: Promise<void> | undefined;
   #resolveStopped: (() => void) | undefined;
   #closed = false;
+  /** Keeps the process alive while the proxy runs, like a listening net.Server; see unref(). */
+  #keepAlive: NodeJS.Timeout | undefined = setInterval(() => {}, 1 << 30);
+  /** Calls awaiting an engine answer; the TSFN is ref'd only while there are some. */
+  #awaiting = 0;
 
   /** Validates `config`, binds every listener and starts the engine thread. */
   static async start(config: EpoxyConfig, options: ProxyOptions = {}): Promise<Proxy> {
@@ -84,11 +88,15 @@ export class Proxy {
         logger,
       );
     }
+    // The threadsafe function stays unref'd: an engine with nothing to say never holds the
+    // process open. Only #awaitEngine() refs it, while JS waits for an answer.
+    this.#engine.unref();
     try {
       this.#engine.apply(this.#compile());
     } catch (err) {
       this.#engine.close();
       this.#closed = true;
+      clearInterval(this.#keepAlive);
       throw err;
     }
     for (const l of config.listeners) {
@@ -112,10 +120,12 @@ export class Proxy {
   stats(): Promise<ProxyStats> {
     if (this.#closed || this.#stopping) return Promise.reject(new Error('epoxy: proxy is stopped'));
     const token = this.#nextStatsToken++;
-    return new Promise((resolve) => {
-      this.#statsWaiters.set(token, (json) => resolve(JSON.parse(json) as ProxyStats));
-      this.#engine.requestStats(token);
-    });
+    return this.#awaitEngine(
+      new Promise((resolve) => {
+        this.#statsWaiters.set(token, (json) => resolve(JSON.parse(json) as ProxyStats));
+        this.#engine.requestStats(token);
+      }),
+    );
   }
 
   /**
@@ -125,23 +135,35 @@ export class Proxy {
   stop(options: StopOptions = {}): Promise<void> {
     if (this.#stopping) return this.#stopping;
     if (this.#closed) return Promise.resolve();
-    this.#stopping = new Promise<void>((resolve) => {
-      this.#resolveStopped = resolve;
-    });
-    this.#engine.ref();  // the `stopped` event must arrive even if the user unref'd the proxy
+    this.#stopping = this.#awaitEngine(
+      new Promise<void>((resolve) => {
+        this.#resolveStopped = resolve;
+      }),
+    );
     this.#engine.stop(options.graceMs ?? DEFAULT_GRACE_MS);
     return this.#stopping;
   }
 
   /** Like net.Server#unref: a running proxy alone no longer keeps the process alive. */
   unref(): this {
-    if (!this.#closed) this.#engine.unref();
+    this.#keepAlive?.unref();
     return this;
   }
 
   ref(): this {
-    if (!this.#closed) this.#engine.ref();
+    this.#keepAlive?.ref();
     return this;
+  }
+
+  // An unref'd threadsafe function lets the process exit before a queued call is delivered, so
+  // it is ref'd exactly while some caller waits for the engine (stats, stop).
+  async #awaitEngine<T>(answer: Promise<T>): Promise<T> {
+    if (this.#awaiting++ === 0) this.#engine.ref();
+    try {
+      return await answer;
+    } finally {
+      if (--this.#awaiting === 0 && !this.#closed) this.#engine.unref();
+    }
   }
 
   #onWake(): void {
@@ -167,6 +189,8 @@ export class Proxy {
 
   #finishStop(): void {
     this.#closed = true;
+    clearInterval(this.#keepAlive);
+    this.#keepAlive = undefined;
     this.#engine.close();
     this.#logger.info('stopped');
     this.#resolveStopped?.();

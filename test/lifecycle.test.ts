@@ -75,6 +75,11 @@ describe('stop()', () => {
     const c = await connect(port);
     const closed = new Promise((r) => c.on('close', r));
     c.on('error', () => {});
+    // A round trip first: only then is the session accepted and in flight (a handshake alone
+    // may still sit in the accept queue, which closes with the listener).
+    const first = readBytes(c, 2);
+    c.write('hi');
+    expect((await first).toString()).toBe('hi');
     const started = Date.now();
     const stopping = proxy.stop({ graceMs: 700 });
     // The listener closes as soon as the engine takes the command: new connections are refused
@@ -114,6 +119,29 @@ console.log('stopped');
     expect(r.stdout.trim()).toBe('stopped');
     expect(r.code).toBe(0);
     expect(r.ms).toBeLessThan(10_000);
+  });
+  it('a running proxy keeps node alive until unref(); then node exits and the engine is shut down', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'epoxy-unref-'));
+    const script = join(dir, 'unref.mjs');
+    writeFileSync(
+      script,
+      `import { Proxy } from ${JSON.stringify(distIndex)};
+import { silentLogger } from ${JSON.stringify(distIndex.replace('index.js', 'log/logger.js'))};
+const proxy = await Proxy.start({
+  listeners: [{ name: 'l', bind: '127.0.0.1:' + process.argv[2], mode: 'tcp', pool: 'p' }],
+  pools: { p: { servers: ['127.0.0.1:1'] } },
+}, { logger: silentLogger() });
+if (process.argv[3] === 'unref') proxy.unref();
+process.on('exit', () => console.log('exit'));
+`,
+    );
+    const unrefd = await runNode([script, String(await freePort()), 'unref'], 10_000);
+    expect(unrefd.code).toBe(0);
+    expect(unrefd.stdout.trim()).toBe('exit');
+    // Without unref() the proxy keeps running like a listening server (killed by the timeout).
+    const kept = await runNode([script, String(await freePort()), 'keep'], 1500);
+    expect(kept.code).toBe(null);
+    expect(kept.stdout).toBe('');
   });
 });
 

@@ -142,3 +142,24 @@ describe('resets', () => {
     expect((await proxy.stats()).totals.active).toBe(0);
   });
 });
+
+describe('timeouts', () => {
+  it('closes a session idle for longer than tunnelMs, and not before', async () => {
+    const echo = await backend(startBackend((s) => s.pipe(s)));
+    const { proxy, port } = await proxyFor({ servers: [echo.address] }, { tunnelMs: 400 });
+    const c = await connect(port);
+    const all = readAll(c);
+    // Activity every 200 ms keeps it open past the timeout...
+    for (let i = 0; i < 4; i++) {
+      c.write('x');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect((await proxy.stats()).totals.active).toBe(1);
+    // ...then silence closes it.
+    const quiet = Date.now();
+    const { data } = await all;
+    expect(data.toString()).toBe('xxxx');
+    expect(Date.now() - quiet).toBeGreaterThanOrEqual(150);
+    expect(Date.now() - quiet).toBeLessThan(2000);
+  });
+});

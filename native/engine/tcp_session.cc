@@ -140,6 +140,7 @@ void TcpSession::finish_connect() {
   phase_deadline_ = 0;
   ++server_->sessions;
   last_activity_ = engine_.now();
+  arm_timer();  // the idle deadline may be sooner than the connect deadline still scheduled
   run();
 }
 
