@@ -9,6 +9,7 @@
       'native/io/channel.cc',
       'native/engine/engine.cc',
       'native/engine/apply.cc',
+      'native/engine/session.cc',
       'native/engine/tcp_session.cc',
       'native/engine/stats.cc',
     ],

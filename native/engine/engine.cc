@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "../core/clock.h"
+#include "tcp_session.h"
 
 namespace epoxy {
 
@@ -139,13 +140,12 @@ void Engine::dispatch(const epoll_event& ev) {
       }
       return;
     case kTagClient:
-    case kTagServer: {
-      TcpSession* s = find_session(key);
-      if (!s) return;  // an event for a session closed earlier in this batch
-      s->on_event(tag == kTagServer, ev.events);
-      if (s->state() == TcpSession::State::Closed) free_session(*s);
+      // An unknown key is a session closed earlier in this batch: the event is stale.
+      with_session(key, [&](Session& s) { s.on_client_event(ev.events); });
       return;
-    }
+    case kTagServer:
+      with_session(key, [&](Session& s) { s.on_server_event(ev.events); });
+      return;
   }
 }
 
@@ -196,21 +196,28 @@ void Engine::run_ready_lists() {
   std::vector<uint64_t> batch;
   batch.swap(ready_sessions_);
   for (uint64_t key : batch) {
-    TcpSession* s = find_session(key);
-    if (!s) continue;
-    s->in_ready_list = false;
-    s->run();
-    if (s->state() == TcpSession::State::Closed) free_session(*s);
+    with_session(key, [](Session& s) {
+      s.in_ready_list = false;
+      s.run();
+    });
   }
 }
 
-void Engine::mark_ready(TcpSession& s) {
+template <typename Fn>
+void Engine::with_session(uint64_t key, Fn fn) {
+  Session* s = find_session(key);
+  if (!s) return;
+  fn(*s);
+  if (s->closed()) free_session(*s);
+}
+
+void Engine::mark_ready(Session& s) {
   if (s.in_ready_list) return;
   s.in_ready_list = true;
   ready_sessions_.push_back(s.key());
 }
 
-void Engine::schedule_session_timer(TcpSession& s, int64_t when) { timers_.schedule(when, tag_key(s.key(), kTagClient)); }
+void Engine::schedule_session_timer(Session& s, int64_t when) { timers_.schedule(when, tag_key(s.key(), kTagClient)); }
 
 void Engine::run_timers() {
   TimerEntry e;
@@ -226,11 +233,11 @@ void Engine::run_timers() {
       }
       continue;
     }
-    TcpSession* s = find_session(key);
-    if (!s || s->timer_at != e.when) continue;  // stale entry (lazy cancellation)
-    s->timer_at = 0;
-    s->on_timer();
-    if (s->state() == TcpSession::State::Closed) free_session(*s);
+    with_session(key, [&](Session& s) {
+      if (s.timer_at != e.when) return;  // stale entry (lazy cancellation)
+      s.timer_at = 0;
+      s.on_timer();
+    });
   }
 }
 
@@ -276,25 +283,28 @@ void Engine::open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer
   Slot& sl = slots_[slot];
   uint64_t key = (static_cast<uint64_t>(sl.generation) << 32) | slot;
   int cfd = fd.get();
-  sl.session = std::make_unique<TcpSession>(*this, key, snapshot_, static_cast<uint32_t>(index), std::move(fd), peer);
+  sl.session = make_session(key, static_cast<uint32_t>(index), std::move(fd), peer);
   ++live_sessions_;
   register_fd(cfd, tag_key(key, kTagClient));
-  TcpSession& s = *sl.session;
-  if (snapshot_->select_hook) {
-    uint32_t token = next_token_++;
-    if (next_token_ == 0) next_token_ = 1;
-    parked_[token] = key;
-    s.begin_select(token);
-    auto [it, inserted] = pending_addresses_.try_emplace(peer.host(), static_cast<uint32_t>(pending_.addresses.size()));
-    if (inserted) pending_.addresses.push_back(it->first);
-    pending_.selects.insert(pending_.selects.end(), {token, static_cast<uint32_t>(index), it->second, peer.port()});
-  } else {
-    s.begin_connect(nullptr, nullptr);
-  }
-  if (s.state() == TcpSession::State::Closed) free_session(s);
+  with_session(key, [](Session& s) { s.start(); });
 }
 
-TcpSession* Engine::find_session(uint64_t key) {
+std::unique_ptr<Session> Engine::make_session(uint64_t key, uint32_t listener_index, Fd fd, const SockAddr& peer) {
+  return std::make_unique<TcpSession>(*this, key, snapshot_, listener_index, std::move(fd), peer);
+}
+
+uint32_t Engine::park_for_select(Session& s) {
+  uint32_t token = next_token_++;
+  if (next_token_ == 0) next_token_ = 1;
+  parked_[token] = s.key();
+  const SockAddr& peer = s.peer();
+  auto [it, inserted] = pending_addresses_.try_emplace(peer.host(), static_cast<uint32_t>(pending_.addresses.size()));
+  if (inserted) pending_.addresses.push_back(it->first);
+  pending_.selects.insert(pending_.selects.end(), {token, s.listener_index(), it->second, peer.port()});
+  return token;
+}
+
+Session* Engine::find_session(uint64_t key) {
   uint32_t slot = slot_of(key);
   if (slot >= slots_.size()) return nullptr;
   Slot& sl = slots_[slot];
@@ -302,7 +312,7 @@ TcpSession* Engine::find_session(uint64_t key) {
   return sl.session.get();
 }
 
-void Engine::free_session(TcpSession& s) {
+void Engine::free_session(Session& s) {
   uint32_t slot = slot_of(s.key());
   Slot& sl = slots_[slot];
   sl.session.reset();
@@ -317,8 +327,7 @@ void Engine::handle_select_replies(const std::vector<uint32_t>& pairs) {
     if (it == parked_.end()) continue;  // timed out or closed meanwhile
     uint64_t key = it->second;
     parked_.erase(it);
-    TcpSession* s = find_session(key);
-    if (!s || s->state() != TcpSession::State::Selecting) continue;
+    if (!find_session(key)) continue;
     uint32_t target = pairs[i + 1];
     uint32_t uid = target & kTargetUidMask;
     std::shared_ptr<Pool> pool;
@@ -333,8 +342,7 @@ void Engine::handle_select_replies(const std::vector<uint32_t>& pairs) {
       auto pv = pools_by_uid_.find(uid);
       if (pv != pools_by_uid_.end()) pool = pv->second;
     }
-    s->begin_connect(std::move(pool), std::move(server));
-    if (s->state() == TcpSession::State::Closed) free_session(*s);
+    with_session(key, [&](Session& s) { s.on_select(std::move(pool), std::move(server)); });
   }
 }
 

@@ -25,7 +25,7 @@
 #include "../io/pipe_pool.h"
 #include "events.h"
 #include "model.h"
-#include "tcp_session.h"
+#include "session.h"
 
 namespace epoxy {
 
@@ -76,6 +76,7 @@ class Engine {
   EventBatch take_events();
 
  private:
+  friend class Session;
   friend class TcpSession;
 
   // loop (engine.cc)
@@ -100,10 +101,12 @@ class Engine {
   // listeners and sessions (engine.cc)
   void accept_ready(Listener& l);
   void open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer);
-  TcpSession* find_session(uint64_t key);
-  void free_session(TcpSession& s);
-  void mark_ready(TcpSession& s);
-  void schedule_session_timer(TcpSession& s, int64_t when);
+  std::unique_ptr<Session> make_session(uint64_t key, uint32_t listener_index, Fd fd, const SockAddr& peer);
+  Session* find_session(uint64_t key);
+  void free_session(Session& s);
+  // Runs `fn` on a live session and frees the session if that closed it.
+  template <typename Fn>
+  void with_session(uint64_t key, Fn fn);
   void handle_select_replies(const std::vector<uint32_t>& pairs);
   void stop_now(uint32_t grace_ms);
 
@@ -117,7 +120,11 @@ class Engine {
   BufferPool& buffers() { return buffers_; }
   PipePool& pipes() { return pipes_; }
   EngineTotals& totals() { return totals_; }
-  void log_session(const char* level, const char* msg, const TcpSession& s, int err);
+  void log_session(const char* level, const char* msg, const Session& s, int err);
+  void mark_ready(Session& s);
+  void schedule_session_timer(Session& s, int64_t when);
+  // Queues a select request for a new TCP connection; returns the token the reply will carry.
+  uint32_t park_for_select(Session& s);
 
  private:
   std::function<void()> wake_;
@@ -138,7 +145,7 @@ class Engine {
   std::unordered_map<uint32_t, std::shared_ptr<Server>> servers_by_uid_;
 
   struct Slot {
-    std::unique_ptr<TcpSession> session;
+    std::unique_ptr<Session> session;
     uint32_t generation = 0;
   };
   std::vector<Slot> slots_;

@@ -77,7 +77,7 @@ void Engine::log(const char* level, const std::string& fields) {
   pending_.logs.push_back(std::move(rec));
 }
 
-void Engine::log_session(const char* level, const char* msg, const TcpSession& s, int err) {
+void Engine::log_session(const char* level, const char* msg, const Session& s, int err) {
   JsonWriter w;
   w.field("msg", msg);
   const Snapshot& snap = s.snapshot();

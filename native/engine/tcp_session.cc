@@ -21,35 +21,34 @@ bool is_reset(int err) { return err == ECONNRESET || err == EPIPE || err == ETIM
 
 TcpSession::TcpSession(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> snapshot,
                        uint32_t listener_index, Fd client, const SockAddr& peer)
-    : engine_(engine),
-      key_(key),
-      snapshot_(std::move(snapshot)),
-      listener_index_(listener_index),
-      listener_counters_(snapshot_->listeners[listener_index].counters),
-      peer_(peer),
+    : Session(engine, key, std::move(snapshot), listener_index, std::move(client), peer),
       up_(engine.buffers(), engine.pipes(), snapshot_->tuning.splice_threshold),
       down_(engine.buffers(), engine.pipes(), snapshot_->tuning.splice_threshold) {
-  client_.fd = std::move(client);
-  ++listener_counters_->accepted;
-  ++listener_counters_->active;
-  ++engine_.totals().accepted;
-  ++engine_.totals().active;
   last_activity_ = engine_.now();
 }
 
 TcpSession::~TcpSession() { close(); }
 
-void TcpSession::begin_select(uint32_t token) {
+void TcpSession::start() {
+  if (!snapshot_->select_hook) {
+    begin_connect(nullptr, nullptr);
+    return;
+  }
   state_ = State::Selecting;
-  token_ = token;
+  select_token_ = engine_.park_for_select(*this);
   // The JS side applies the hook timeout itself and answers with a fallback; this later
   // deadline only matters when the JS thread is too busy to answer at all.
   phase_deadline_ = engine_.now() + snapshot_->timeouts.select_ms + 250;
   arm_timer();
 }
 
+void TcpSession::on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) {
+  if (state_ != State::Selecting) return;
+  select_token_ = 0;
+  begin_connect(std::move(pool), std::move(server));
+}
+
 void TcpSession::begin_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced) {
-  token_ = 0;
   pool_ = pool ? std::move(pool) : snapshot_->listeners[listener_index_].pool;
   forced_ = std::move(forced);
   ++pool_->sessions;
@@ -57,31 +56,10 @@ void TcpSession::begin_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Serve
   try_connect();
 }
 
-bool TcpSession::choose_server() {
-  auto untried = [this](const Server& s) {
-    return !s.removed && std::find(tried_.begin(), tried_.end(), s.uid) == tried_.end();
-  };
-  if (forced_) {
-    std::shared_ptr<Server> f = std::move(forced_);
-    if (untried(*f)) {
-      server_ = std::move(f);
-      return true;
-    }
-  }
-  auto& list = pool_->servers;
-  auto state_at = [&list](size_t i) -> lb::State& { return list[i]->lb; };
-  auto eligible = [&list, &untried](size_t i) { return untried(*list[i]); };
-  int pick = pool_->balance == lb::Algorithm::LeastConn
-                 ? lb::pick_leastconn(list.size(), state_at, eligible, pool_->leastconn_cursor)
-                 : lb::pick_roundrobin(list.size(), state_at, eligible);
-  if (pick == lb::kNone) return false;
-  server_ = list[static_cast<size_t>(pick)];
-  return true;
-}
-
 void TcpSession::try_connect() {
   for (;;) {
-    if (!choose_server()) {
+    server_ = pick_server(*pool_, tried_, forced_);
+    if (!server_) {
       fail_no_server();
       return;
     }
@@ -144,34 +122,27 @@ void TcpSession::finish_connect() {
   run();
 }
 
-void TcpSession::on_event(bool server_side, uint32_t events) {
-  Endpoint& ep = server_side ? server_conn_ : client_;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ep.readable = true;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ep.writable = true;
-  if (events & (EPOLLHUP | EPOLLERR)) ep.hangup = true;
+void TcpSession::on_client_event(uint32_t events) {
+  client_.note(events);
+  if (state_ == State::Established) {
+    run();
+  } else if (client_.hangup && state_ != State::Closed) {
+    abort(ECONNRESET);  // reset before a server was even chosen or reached
+  }
+}
 
-  switch (state_) {
-    case State::Selecting:
-      if (client_.hangup) abort(ECONNRESET, "client reset while the select hook decided");
-      return;
-    case State::Connecting:
-      if (server_side) {
-        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-        int err = take_socket_error(server_conn_.fd.get());
-        if (err == 0) {
-          finish_connect();
-        } else {
-          connect_failed(err);
-        }
-      } else if (client_.hangup) {
-        abort(ECONNRESET, "client reset while connecting to the server");
-      }
-      return;
-    case State::Established:
-      run();
-      return;
-    case State::Closed:
-      return;
+void TcpSession::on_server_event(uint32_t events) {
+  server_conn_.note(events);
+  if (state_ == State::Established) {
+    run();
+    return;
+  }
+  if (state_ != State::Connecting || !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+  int err = take_socket_error(server_conn_.fd.get());
+  if (err == 0) {
+    finish_connect();
+  } else {
+    connect_failed(err);
   }
 }
 
@@ -188,11 +159,11 @@ void TcpSession::run() {
   }
   account(tu, td);
   if (ru == PumpResult::Error) {
-    abort(up_.error(), "client to server");
+    abort(up_.error());
     return;
   }
   if (rd == PumpResult::Error) {
-    abort(down_.error(), "server to client");
+    abort(down_.error());
     return;
   }
   if (up_.finished() && down_.finished()) {
@@ -238,15 +209,6 @@ int64_t TcpSession::deadline() const {
   return 0;
 }
 
-void TcpSession::arm_timer() {
-  int64_t d = deadline();
-  if (d == 0) return;
-  if (timer_at == 0 || d < timer_at) {
-    timer_at = d;
-    engine_.schedule_session_timer(*this, d);
-  }
-}
-
 void TcpSession::on_timer() {
   int64_t d = deadline();
   if (d == 0) return;
@@ -257,7 +219,8 @@ void TcpSession::on_timer() {
   switch (state_) {
     case State::Selecting:
       ++engine_.totals().select_timeouts;
-      engine_.parked_.erase(token_);
+      engine_.parked_.erase(select_token_);
+      select_token_ = 0;
       engine_.log_session("warn", "select hook did not answer in time; using the balancer", *this, 0);
       begin_connect(nullptr, nullptr);
       return;
@@ -273,8 +236,7 @@ void TcpSession::on_timer() {
   }
 }
 
-void TcpSession::abort(int err, const char* why) {
-  (void)why;
+void TcpSession::abort(int err) {
   ++engine_.totals().aborts;
   if (is_reset(err)) {
     // Pass the abort on: the other peer must not take a cut-off stream for a complete one.
@@ -293,16 +255,14 @@ void TcpSession::release_server() {
 
 void TcpSession::close() {
   if (state_ == State::Closed) return;
-  if (token_ != 0 && state_ == State::Selecting) engine_.parked_.erase(token_);
   state_ = State::Closed;
   up_.release();
   down_.release();
   release_server();
   if (pool_) --pool_->active;
-  --listener_counters_->active;
-  --engine_.totals().active;
   client_ = Endpoint{};
   server_conn_ = Endpoint{};
+  mark_closed();
 }
 
 }  // namespace epoxy

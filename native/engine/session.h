@@ -1,0 +1,81 @@
+// What every session shares, whatever its protocol: the client connection, the snapshot it
+// started with, its place in the timer heap and ready list, and the entry points the engine
+// calls. TcpSession (pass-through) and HttpSession (HTTP/1.1) implement it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "../core/fd.h"
+#include "model.h"
+
+namespace epoxy {
+
+class Engine;
+struct ServerConn;
+
+struct Endpoint {
+  Fd fd;
+  bool readable = false;
+  bool writable = false;
+  bool hangup = false;  // EPOLLHUP or EPOLLERR seen
+
+  // Records one edge-triggered event; the flags stay set until a call shows otherwise.
+  void note(uint32_t events);
+};
+
+class Session {
+ public:
+  Session(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> snapshot, uint32_t listener_index,
+          Fd client, const SockAddr& peer);
+  virtual ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  uint64_t key() const { return key_; }
+  bool closed() const { return closed_; }
+  const SockAddr& peer() const { return peer_; }
+  const Snapshot& snapshot() const { return *snapshot_; }
+  uint32_t listener_index() const { return listener_index_; }
+  int client_fd() const { return client_.fd.get(); }
+
+  // For logs: the pool and server the session is using, if any.
+  virtual const Pool* pool() const = 0;
+  virtual const Server* server() const = 0;
+
+  virtual void start() = 0;                                  // right after accept
+  virtual void on_client_event(uint32_t events) = 0;
+  virtual void on_server_event(uint32_t events) { (void)events; }      // TCP: its own server fd
+  virtual void on_conn_event(ServerConn& conn, uint32_t events) { (void)conn; (void)events; }
+  virtual void on_timer() = 0;
+  virtual void run() = 0;  // moves bytes as readiness allows; may close the session
+  virtual void on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) = 0;
+
+  int64_t timer_at = 0;  // deadline of this session's entry in the timer heap (0: none)
+  bool in_ready_list = false;
+
+ protected:
+  virtual int64_t deadline() const = 0;
+  void arm_timer();
+  // Counts the session out of its listener and the engine; idempotent.
+  void mark_closed();
+
+  Engine& engine_;
+  uint64_t key_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  uint32_t listener_index_;
+  std::shared_ptr<ListenerCounters> listener_counters_;
+  SockAddr peer_;
+  Endpoint client_;
+  uint32_t select_token_ = 0;
+
+ private:
+  bool closed_ = false;
+};
+
+// Picks a server of `pool` not in `tried`: `forced` first when still eligible, else the
+// pool's balancer. Null when none is left.
+std::shared_ptr<Server> pick_server(Pool& pool, const std::vector<uint32_t>& tried, std::shared_ptr<Server>& forced);
+
+}  // namespace epoxy
