@@ -22,20 +22,41 @@ export interface NativePoolSpec {
   servers: NativeServerSpec[];
 }
 
-export interface NativeListenerSpec {
-  name: string;
-  bind: string;
-  backlog: number;
+export interface NativeRouteSpec {
+  /** '' any, exact lowercase host, or `*.suffix`. */
+  host: string;
+  /** '' any, or a path prefix. */
+  path: string;
   /** Index into NativeSnapshotSpec.pools. */
   pool: number;
 }
 
+export type NativeListenerSpec = { name: string; bind: string; backlog: number } & (
+  | { mode: 'tcp'; /** Index into NativeSnapshotSpec.pools. */ pool: number }
+  | { mode: 'http'; routes: NativeRouteSpec[] }
+);
+
 export interface NativeSnapshotSpec {
   listeners: NativeListenerSpec[];
   pools: NativePoolSpec[];
-  timeouts: { connectMs: number; clientMs: number; serverMs: number; tunnelMs: number; selectMs: number };
-  tuning: { pipeSize: number; maxPipes: number; spliceThreshold: number };
+  timeouts: {
+    httpRequestMs: number;
+    connectMs: number;
+    clientMs: number;
+    serverMs: number;
+    tunnelMs: number;
+    selectMs: number;
+  };
+  tuning: {
+    pipeSize: number;
+    maxPipes: number;
+    spliceThreshold: number;
+    maxHeadBytes: number;
+    serverIdleMax: number;
+    serverIdleMs: number;
+  };
   selectHook: boolean;
+  accessLog: boolean;
 }
 
 /** One batch of engine events; every field is optional. */

@@ -100,7 +100,8 @@ export class Proxy {
       throw err;
     }
     for (const l of config.listeners) {
-      logger.info({ listener: l.name, bind: l.bind, mode: l.mode, pool: l.pool }, 'listening');
+      const target = l.mode === 'tcp' ? { pool: l.pool } : { routes: l.routes.length };
+      logger.info({ listener: l.name, bind: l.bind, mode: l.mode, ...target }, 'listening');
     }
   }
 
@@ -182,6 +183,10 @@ export class Proxy {
   #handleLogs(batch: NativeEventBatch): void {
     for (const line of batch.logs ?? []) {
       const { level, msg, ...fields } = JSON.parse(line) as { level: string; msg: string } & Record<string, unknown>;
+      if (level === 'access') {
+        this.#logger.info({ access: fields }, 'access');
+        continue;
+      }
       const log = level === 'error' ? this.#logger.error : level === 'warn' ? this.#logger.warn : this.#logger.info;
       log.call(this.#logger, fields, msg);
     }
@@ -200,7 +205,12 @@ export class Proxy {
     const c = this.#config;
     const poolIndex = new Map(c.pools.map((p, i) => [p.name, i]));
     return {
-      listeners: c.listeners.map((l) => ({ name: l.name, bind: l.bind, backlog: l.backlog, pool: poolIndex.get(l.pool) ?? 0 })),
+      listeners: c.listeners.map((l) => {
+        const base = { name: l.name, bind: l.bind, backlog: l.backlog };
+        if (l.mode === 'tcp') return { ...base, mode: 'tcp' as const, pool: poolIndex.get(l.pool) ?? 0 };
+        const routes = l.routes.map((r) => ({ host: r.host, path: r.path, pool: poolIndex.get(r.pool) ?? 0 }));
+        return { ...base, mode: 'http' as const, routes };
+      }),
       pools: c.pools.map((p) => {
         const model = this.#pools.get(p.name)!;
         return {
@@ -212,6 +222,7 @@ export class Proxy {
         };
       }),
       timeouts: {
+        httpRequestMs: c.timeouts.httpRequestMs,
         connectMs: c.timeouts.connectMs,
         clientMs: c.timeouts.clientMs,
         serverMs: c.timeouts.serverMs,
@@ -220,6 +231,7 @@ export class Proxy {
       },
       tuning: { ...c.engine },
       selectHook: c.select !== undefined,
+      accessLog: c.accessLog,
     };
   }
 

@@ -56,7 +56,15 @@ describe('resolveConfig: valid configs and defaults', () => {
       tunnelMs: 30000,
       selectMs: 1000,
     });
-    expect(config.engine).toEqual({ pipeSize: 262144, maxPipes: 1024, spliceThreshold: 16384 });
+    expect(config.engine).toEqual({
+      pipeSize: 262144,
+      maxPipes: 1024,
+      spliceThreshold: 16384,
+      maxHeadBytes: 16384,
+      serverIdleMax: 1000,
+      serverIdleMs: 30000,
+    });
+    expect(config.accessLog).toBe(false);
     expect(config.select).toBeUndefined();
   });
 
@@ -66,7 +74,7 @@ describe('resolveConfig: valid configs and defaults', () => {
     c['listeners'][0].backlog = 128;
     c['pools'].web = { balance: 'leastconn', retries: 0, servers: [{ address: '127.0.0.1:9001', weight: 5 }, { address: '[::1]:9002' }] };
     c['timeouts'] = { connectMs: 1, clientMs: 7000, selectMs: 86_400_000 };
-    c['engine'] = { pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576 };
+    c['engine'] = { pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576, maxHeadBytes: 8192, serverIdleMax: 0, serverIdleMs: 5 };
     c['admin'] = { bind: '127.0.0.1:9900' };
     c['select'] = select;
     const config = await ok(c);
@@ -82,7 +90,7 @@ describe('resolveConfig: valid configs and defaults', () => {
     });
     // tunnelMs follows clientMs unless set.
     expect(config.timeouts).toMatchObject({ connectMs: 1, clientMs: 7000, tunnelMs: 7000, selectMs: 86_400_000 });
-    expect(config.engine).toEqual({ pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576 });
+    expect(config.engine).toEqual({ pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576, maxHeadBytes: 8192, serverIdleMax: 0, serverIdleMs: 5 });
     expect(config.select).toBe(select);
   });
 
@@ -137,18 +145,41 @@ describe('resolveConfig: listeners', () => {
     expect(await only(c)).toEqual({ path: 'listeners[0].mode', message: 'must be "tcp" or "http"' });
   });
 
-  it('accepts the HTTP shape but says HTTP mode is not available', async () => {
+  it('resolves an HTTP listener with normalized routes in order', async () => {
     const c = base();
     c['listeners'][0] = {
       name: 'web',
       bind: '127.0.0.1:8080',
       mode: 'http',
-      routes: [{ host: 'api.example.com', path: '/v1/', pool: 'api' }, { host: '*.example.com', pool: 'web' }, { pool: 'web' }],
+      routes: [{ host: 'API.Example.com.', path: '/v1/', pool: 'api' }, { host: '*.Example.com', pool: 'web' }, { pool: 'web' }],
     };
-    expect(await only(c)).toEqual({
-      path: 'listeners[0].mode',
-      message: 'HTTP mode is not available yet in this version of epoxy; use mode "tcp"',
+    const r = await ok(c);
+    expect(r.listeners[0]).toEqual({
+      name: 'web',
+      bind: '127.0.0.1:8080',
+      mode: 'http',
+      backlog: 4096,
+      routes: [
+        { host: 'api.example.com', path: '/v1/', pool: 'api' },
+        { host: '*.example.com', path: '', pool: 'web' },
+        { host: '', path: '', pool: 'web' },
+      ],
     });
+  });
+
+  it('names every bad route field', async () => {
+    const c = base();
+    c['listeners'][0] = {
+      name: 'web',
+      bind: '127.0.0.1:8080',
+      mode: 'http',
+      routes: [{ host: 'bad host', pool: 'web' }, { path: 'v1', pool: 'web' }, { pool: 'nope' }],
+    };
+    expect(await issues(c)).toEqual([
+      { path: 'listeners[0].routes[0].host', message: '"bad host" is not a host name or a "*.example.com" pattern' },
+      { path: 'listeners[0].routes[1].path', message: 'a path prefix must start with "/", got "v1"' },
+      { path: 'listeners[0].routes[2].pool', message: 'unknown pool "nope" (pools are: web, api)' },
+    ]);
   });
 
   it('reports a bad bind address at listeners[i].bind', async () => {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../engine/engine.h"
+#include "http_testing.h"
 
 namespace epoxy {
 namespace {
@@ -83,16 +84,42 @@ bool read_pool(Napi::Value v, PoolSpec& p, const std::string& where) {
   return true;
 }
 
+bool read_route(Napi::Value v, RouteSpec& r, const std::string& where) {
+  Napi::Object o;
+  uint32_t pool = 0;
+  if (!read_object(v, o, where) || !read_string(o, "host", r.host, where) || !read_string(o, "path", r.path, where) ||
+      !read_u32(o, "pool", pool, where)) {
+    return false;
+  }
+  r.pool = static_cast<int32_t>(pool);
+  return true;
+}
+
 bool read_listener(Napi::Value v, ListenerSpec& l, const std::string& where) {
   Napi::Object o;
   uint32_t backlog = 0;
   uint32_t pool = 0;
+  std::string mode;
+  Napi::Array routes;
   if (!read_object(v, o, where) || !read_string(o, "name", l.name, where) || !read_string(o, "bind", l.bind, where) ||
-      !read_u32(o, "backlog", backlog, where) || !read_u32(o, "pool", pool, where)) {
+      !read_u32(o, "backlog", backlog, where) || !read_string(o, "mode", mode, where)) {
     return false;
   }
   l.backlog = static_cast<int>(backlog > 65535 ? 65535 : backlog);
-  l.pool = static_cast<int32_t>(pool);
+  if (mode == "tcp") {
+    l.mode = ListenerMode::Tcp;
+    if (!read_u32(o, "pool", pool, where)) return false;
+    l.pool = static_cast<int32_t>(pool);
+    return true;
+  }
+  if (mode != "http") return throw_type(v.Env(), where + ".mode must be \"tcp\" or \"http\"");
+  l.mode = ListenerMode::Http;
+  if (!read_array(o, "routes", routes, where)) return false;
+  for (uint32_t i = 0; i < routes.Length(); ++i) {
+    RouteSpec r;
+    if (!read_route(routes.Get(i), r, where + ".routes[" + std::to_string(i) + "]")) return false;
+    l.routes.push_back(std::move(r));
+  }
   return true;
 }
 
@@ -116,14 +143,19 @@ bool read_snapshot(Napi::Value v, SnapshotSpec& spec) {
   }
   Timeouts& to = spec.timeouts;
   Tuning& tn = spec.tuning;
-  if (!read_u32(t, "connectMs", to.connect_ms, "spec.timeouts") || !read_u32(t, "clientMs", to.client_ms, "spec.timeouts") ||
+  if (!read_u32(t, "httpRequestMs", to.http_request_ms, "spec.timeouts") ||
+      !read_u32(t, "connectMs", to.connect_ms, "spec.timeouts") || !read_u32(t, "clientMs", to.client_ms, "spec.timeouts") ||
       !read_u32(t, "serverMs", to.server_ms, "spec.timeouts") || !read_u32(t, "tunnelMs", to.tunnel_ms, "spec.timeouts") ||
       !read_u32(t, "selectMs", to.select_ms, "spec.timeouts") || !read_u32(tu, "pipeSize", tn.pipe_size, "spec.tuning") ||
       !read_u32(tu, "maxPipes", tn.max_pipes, "spec.tuning") ||
-      !read_u32(tu, "spliceThreshold", tn.splice_threshold, "spec.tuning")) {
+      !read_u32(tu, "spliceThreshold", tn.splice_threshold, "spec.tuning") ||
+      !read_u32(tu, "maxHeadBytes", tn.max_head, "spec.tuning") ||
+      !read_u32(tu, "serverIdleMax", tn.server_idle_max, "spec.tuning") ||
+      !read_u32(tu, "serverIdleMs", tn.server_idle_ms, "spec.tuning")) {
     return false;
   }
   spec.select_hook = o.Get("selectHook").ToBoolean().Value();
+  spec.access_log = o.Get("accessLog").ToBoolean().Value();
   return true;
 }
 
@@ -311,6 +343,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", epoxy::EngineWrap::Define(env));
+  epoxy::register_http_testing(env, exports);
   return exports;
 }
 

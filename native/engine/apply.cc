@@ -11,6 +11,15 @@ namespace epoxy {
 
 namespace {
 
+Route make_route(const RouteSpec& rs, const std::vector<std::shared_ptr<Pool>>& pools) {
+  Route r;
+  r.wildcard = rs.host.rfind("*.", 0) == 0;
+  r.host = r.wildcard ? rs.host.substr(1) : rs.host;  // "*.example.com" matches by ".example.com"
+  r.path = rs.path;
+  r.pool = pools[static_cast<size_t>(rs.pool)];
+  return r;
+}
+
 bool parse_servers(std::vector<ServerSpec>& servers, const std::string& where, std::string& error) {
   for (ServerSpec& s : servers) {
     std::string why;
@@ -40,9 +49,16 @@ bool Engine::apply(SnapshotSpec spec, std::string& error) {
       error = "listener \"" + l.name + "\": bind \"" + l.bind + "\": " + why;
       return false;
     }
-    if (l.pool < 0 || static_cast<size_t>(l.pool) >= spec.pools.size()) {
+    bool tcp = l.mode == ListenerMode::Tcp;
+    if (tcp && (l.pool < 0 || static_cast<size_t>(l.pool) >= spec.pools.size())) {
       error = "listener \"" + l.name + "\": no such pool";
       return false;
+    }
+    for (const RouteSpec& r : l.routes) {
+      if (r.pool < 0 || static_cast<size_t>(r.pool) >= spec.pools.size()) {
+        error = "listener \"" + l.name + "\": a route names no pool";
+        return false;
+      }
     }
     if (!binds.insert(l.bind).second) {
       error = "listener \"" + l.name + "\": bind " + l.bind + " is used twice";
@@ -90,6 +106,7 @@ void Engine::apply_snapshot(Command& c) {
   snap->timeouts = spec.timeouts;
   snap->tuning = spec.tuning;
   snap->select_hook = spec.select_hook;
+  snap->access_log = spec.access_log;
   std::unordered_set<uint32_t> kept;
   for (const PoolSpec& ps : spec.pools) {
     snap->pools.push_back(materialize_pool(ps));
@@ -107,7 +124,13 @@ void Engine::apply_snapshot(Command& c) {
   rebuild_listeners(spec, c.new_listeners);
   for (size_t i = 0; i < spec.listeners.size() && i < listeners_.size(); ++i) {
     const ListenerSpec& ls = spec.listeners[i];
-    snap->listeners.push_back({ls.name, snap->pools[static_cast<size_t>(ls.pool)], listeners_[i]->counters});
+    ListenerRoute lr;
+    lr.name = ls.name;
+    lr.mode = ls.mode;
+    if (ls.pool >= 0) lr.pool = snap->pools[static_cast<size_t>(ls.pool)];
+    for (const RouteSpec& rs : ls.routes) lr.routes.push_back(make_route(rs, snap->pools));
+    lr.counters = listeners_[i]->counters;
+    snap->listeners.push_back(std::move(lr));
   }
   snapshot_ = std::move(snap);
   // A listener that became readable before this snapshot existed had its connections left queued.
@@ -196,6 +219,25 @@ void Engine::rebuild_listeners(const SnapshotSpec& spec, std::vector<std::pair<s
     next.push_back(std::move(l));
   }
   listeners_ = std::move(next);  // listeners left out close here
+}
+
+}  // namespace epoxy
+
+namespace epoxy {
+
+const Route* ListenerRoute::match(std::string_view host, std::string_view path) const {
+  for (const Route& r : routes) {
+    if (!r.host.empty()) {
+      if (r.wildcard) {
+        if (host.size() <= r.host.size() || host.substr(host.size() - r.host.size()) != r.host) continue;
+      } else if (host != r.host) {
+        continue;
+      }
+    }
+    if (!r.path.empty() && path.substr(0, r.path.size()) != r.path) continue;
+    return &r;
+  }
+  return nullptr;
 }
 
 }  // namespace epoxy

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "../core/clock.h"
+#include "http_session.h"
 #include "tcp_session.h"
 
 namespace epoxy {
@@ -15,7 +16,7 @@ constexpr int kMaxEvents = 256;
 // Connections accepted per listener per turn before other work is served.
 constexpr int kAcceptBatch = 128;
 constexpr int64_t kAcceptRetryMs = 100;
-constexpr uint32_t kGenerationMask = 0x3fffffffu;
+constexpr uint32_t kGenerationMask = 0x1fffffffu;  // keeps session keys clear of kConnKeyBit
 
 uint32_t slot_of(uint64_t key) { return static_cast<uint32_t>(key & 0xffffffffu); }
 uint32_t generation_of(uint64_t key) { return static_cast<uint32_t>(key >> 32); }
@@ -144,7 +145,11 @@ void Engine::dispatch(const epoll_event& ev) {
       with_session(key, [&](Session& s) { s.on_client_event(ev.events); });
       return;
     case kTagServer:
-      with_session(key, [&](Session& s) { s.on_server_event(ev.events); });
+      if (key & kConnKeyBit) {
+        on_conn_event(key, ev.events);
+      } else {
+        with_session(key, [&](Session& s) { s.on_server_event(ev.events); });
+      }
       return;
   }
 }
@@ -203,14 +208,6 @@ void Engine::run_ready_lists() {
   }
 }
 
-template <typename Fn>
-void Engine::with_session(uint64_t key, Fn fn) {
-  Session* s = find_session(key);
-  if (!s) return;
-  fn(*s);
-  if (s->closed()) free_session(*s);
-}
-
 void Engine::mark_ready(Session& s) {
   if (s.in_ready_list) return;
   s.in_ready_list = true;
@@ -224,6 +221,10 @@ void Engine::run_timers() {
   while (timers_.pop_due(now_, e)) {
     auto tag = static_cast<KeyTag>(e.key & 3);
     uint64_t key = e.key >> 2;
+    if (tag == kTagServer) {
+      on_conn_timer(key, e.when);
+      continue;
+    }
     if (tag == kTagListener) {
       for (auto& l : listeners_) {
         if (l->id == key && l->paused) {
@@ -290,6 +291,9 @@ void Engine::open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer
 }
 
 std::unique_ptr<Session> Engine::make_session(uint64_t key, uint32_t listener_index, Fd fd, const SockAddr& peer) {
+  if (snapshot_->listeners[listener_index].mode == ListenerMode::Http) {
+    return std::make_unique<HttpSession>(*this, key, snapshot_, listener_index, std::move(fd), peer);
+  }
   return std::make_unique<TcpSession>(*this, key, snapshot_, listener_index, std::move(fd), peer);
 }
 

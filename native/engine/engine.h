@@ -25,6 +25,7 @@
 #include "../io/pipe_pool.h"
 #include "events.h"
 #include "model.h"
+#include "server_conn.h"
 #include "session.h"
 
 namespace epoxy {
@@ -126,6 +127,16 @@ class Engine {
   // Queues a select request for a new TCP connection; returns the token the reply will carry.
   uint32_t park_for_select(Session& s);
 
+  // ---- server connections (conns.cc), HTTP mode ----
+  // An idle connection to `server` that is still healthy, now owned by `owner`; null if none.
+  ServerConn* take_idle_conn(Server& server, uint64_t owner);
+  // Starts a new connection owned by `owner`; null with `err` set when connect() failed at once.
+  ServerConn* open_conn(const std::shared_ptr<Server>& server, uint64_t owner, int& err);
+  // Gives a connection back: to the idle list when `reusable` (and there is room), else closed.
+  void release_conn(ServerConn& conn, bool reusable);
+  ServerConn* find_conn(uint64_t key);
+  void push_access_log(std::string record) { pending_.logs.push_back(std::move(record)); }
+
  private:
   std::function<void()> wake_;
   Fd epoll_;
@@ -150,6 +161,17 @@ class Engine {
   };
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;
+
+  struct ConnSlot {
+    std::unique_ptr<ServerConn> conn;
+    uint32_t generation = 0;
+  };
+  std::vector<ConnSlot> conn_slots_;
+  std::vector<uint32_t> free_conn_slots_;
+  void on_conn_event(uint64_t key, uint32_t events);
+  void on_conn_timer(uint64_t key, int64_t when);
+  void close_conn(ServerConn& conn);
+  void close_idle_conns(Server& server);
   size_t live_sessions_ = 0;
 
   std::vector<uint64_t> ready_sessions_;
@@ -180,5 +202,13 @@ class Engine {
 // epoll keys: the low two bits say what an fd is, the rest identify it.
 enum KeyTag : uint64_t { kTagControl = 0, kTagListener = 1, kTagClient = 2, kTagServer = 3 };
 inline uint64_t tag_key(uint64_t key, KeyTag tag) { return (key << 2) | tag; }
+
+template <typename Fn>
+void Engine::with_session(uint64_t key, Fn fn) {
+  Session* s = find_session(key);
+  if (!s) return;
+  fn(*s);
+  if (s->closed()) free_session(*s);
+}
 
 }  // namespace epoxy

@@ -7,7 +7,9 @@
 // session keeps the snapshot it started with, so a reload never changes a session in flight.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <string_view>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,15 +37,27 @@ struct PoolSpec {
   std::vector<ServerSpec> servers;
 };
 
+enum class ListenerMode : uint8_t { Tcp = 0, Http = 1 };
+
+// One HTTP route: `host` empty (any), exact (lowercase) or a `*.suffix` wildcard; `path` a prefix.
+struct RouteSpec {
+  std::string host;
+  std::string path;
+  int32_t pool = -1;  // index into SnapshotSpec::pools
+};
+
 struct ListenerSpec {
   std::string name;
   std::string bind;
   SockAddr addr;
   int backlog = 4096;
-  int32_t pool = -1;  // index into SnapshotSpec::pools
+  ListenerMode mode = ListenerMode::Tcp;
+  int32_t pool = -1;  // TCP: index into SnapshotSpec::pools
+  std::vector<RouteSpec> routes;  // HTTP: first match wins
 };
 
 struct Timeouts {
+  uint32_t http_request_ms = 10000;
   uint32_t connect_ms = 5000;
   uint32_t client_ms = 30000;
   uint32_t server_ms = 30000;
@@ -55,6 +69,9 @@ struct Tuning {
   uint32_t pipe_size = 262144;
   uint32_t max_pipes = 1024;
   uint32_t splice_threshold = 16384;
+  uint32_t max_head = 16384;               // HTTP: larger request heads get 431
+  uint32_t server_idle_max = 1000;         // HTTP: idle connections kept per server
+  uint32_t server_idle_ms = 30000;         // HTTP: an idle server connection older than this closes
 };
 
 struct SnapshotSpec {
@@ -63,6 +80,7 @@ struct SnapshotSpec {
   Timeouts timeouts;
   Tuning tuning;
   bool select_hook = false;
+  bool access_log = false;
 };
 
 // ---- runtime ----
@@ -85,7 +103,9 @@ struct Server {
   Pool* pool = nullptr;  // the pool that lists it; valid while !removed
   uint64_t sessions = 0;
   uint64_t connect_failures = 0;
+  uint64_t requests = 0;  // HTTP requests sent
   TrafficCounters traffic;
+  std::vector<uint64_t> idle_conns;  // HTTP: keys of idle, reusable connections (most recent last)
 };
 
 struct Pool {
@@ -104,6 +124,8 @@ struct ListenerCounters {
   uint64_t accepted = 0;
   uint64_t active = 0;
   uint64_t accept_errors = 0;
+  uint64_t requests = 0;                  // HTTP
+  std::array<uint64_t, 6> responses{};    // HTTP, by status class: [1] 1xx ... [5] 5xx, [0] none sent
   TrafficCounters traffic;
 };
 
@@ -117,10 +139,22 @@ struct Listener {
   std::shared_ptr<ListenerCounters> counters = std::make_shared<ListenerCounters>();
 };
 
+struct Route {
+  std::string host;  // "" any, "api.example.com" exact, ".example.com" for *.example.com
+  bool wildcard = false;
+  std::string path;
+  std::shared_ptr<Pool> pool;
+};
+
 struct ListenerRoute {
   std::string name;
-  std::shared_ptr<Pool> pool;
+  ListenerMode mode = ListenerMode::Tcp;
+  std::shared_ptr<Pool> pool;  // TCP
+  std::vector<Route> routes;   // HTTP
   std::shared_ptr<ListenerCounters> counters;
+
+  // First route matching a normalized host and a path, or null (404).
+  const Route* match(std::string_view host, std::string_view path) const;
 };
 
 struct Snapshot {
@@ -129,6 +163,7 @@ struct Snapshot {
   Timeouts timeouts;
   Tuning tuning;
   bool select_hook = false;
+  bool access_log = false;
 };
 
 }  // namespace epoxy

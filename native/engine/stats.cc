@@ -25,6 +25,11 @@ std::string Engine::stats_json() const {
     const ListenerCounters& c = *l->counters;
     w.begin_object().field("name", l->name).field("bind", l->bind).field("accepted", c.accepted);
     w.field("active", c.active).field("acceptErrors", c.accept_errors).field("paused", l->paused);
+    w.field("requests", c.requests);
+    w.key("responses").begin_object();
+    static const char* const kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (size_t i = 0; i < c.responses.size(); ++i) w.field(kClasses[i], c.responses[i]);
+    w.end_object();
     write_traffic(w, c.traffic);
     w.end_object();
   }
@@ -38,6 +43,7 @@ std::string Engine::stats_json() const {
       for (const auto& s : p->servers) {
         w.begin_object().field("uid", s->uid).field("address", s->address).field("weight", s->lb.weight);
         w.field("active", s->lb.active).field("sessions", s->sessions).field("connectFailures", s->connect_failures);
+        w.field("requests", s->requests).field("idleConnections", static_cast<uint64_t>(s->idle_conns.size()));
         write_traffic(w, s->traffic);
         w.end_object();
       }

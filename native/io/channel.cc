@@ -26,7 +26,7 @@ PumpResult Channel::pump(int src, bool& src_readable, int dst, bool& dst_writabl
       progress = n > 0;
     }
     if (!held()) settle_resources(src_readable);
-    if (!eof_ && src_readable) {
+    if (!eof_ && src_readable && limit_ > 0) {
       if (read_total >= read_budget) return PumpResult::MoreWork;
       long n = fill(src, src_readable, traffic);
       if (n < 0) return PumpResult::Error;
@@ -35,7 +35,7 @@ PumpResult Channel::pump(int src, bool& src_readable, int dst, bool& dst_writabl
     }
     if (!progress) break;
   }
-  if (eof_ && !held() && !shut_) {
+  if (eof_ && !held() && !shut_ && shutdown_at_end_) {
     // ENOTCONN: the peer is already gone; the session notices on its side.
     ::shutdown(dst, SHUT_WR);
     shut_ = true;
@@ -79,7 +79,10 @@ long Channel::flush(int dst, bool& dst_writable, ChannelTraffic& traffic) {
 // be read now), -1 on error.
 long Channel::fill(int src, bool& src_readable, ChannelTraffic& traffic) {
   long n = pipe_ ? fill_pipe(src, src_readable) : fill_buffer(src, src_readable);
-  if (n > 0) traffic.bytes_in += static_cast<uint64_t>(n);
+  if (n > 0) {
+    traffic.bytes_in += static_cast<uint64_t>(n);
+    if (limit_ != kUnlimited) limit_ -= static_cast<uint64_t>(n);
+  }
   return n;
 }
 
@@ -89,6 +92,7 @@ long Channel::fill_buffer(int src, bool& src_readable) {
     head_ = tail_ = 0;
   }
   size_t room = buffers_->buffer_size() - tail_;
+  if (limit_ < room) room = static_cast<size_t>(limit_);
   if (room == 0) return 0;  // full: backpressure until the destination takes some
   ssize_t n = ::recv(src, buf_.get() + tail_, room, MSG_DONTWAIT);
   if (n < 0) {
@@ -107,12 +111,15 @@ long Channel::fill_buffer(int src, bool& src_readable) {
   size_t got = static_cast<size_t>(n);
   // A short read on a stream socket means its receive queue is drained.
   if (got < room) src_readable = false;
-  if (got >= std::min(splice_threshold_, buffers_->buffer_size()) && !splice_broken_) want_pipe_ = true;
+  // Large reads mean bulk data: splice from now on, unless what is left of a body is small.
+  bool bulk = got >= std::min(splice_threshold_, buffers_->buffer_size());
+  if (bulk && !splice_broken_ && limit_ - got >= splice_threshold_) want_pipe_ = true;
   return n;
 }
 
 long Channel::fill_pipe(int src, bool& src_readable) {
   size_t room = pipe_.capacity - pipe_bytes_;
+  if (limit_ < room) room = static_cast<size_t>(limit_);
   if (room == 0) return 0;
   ssize_t n = ::splice(src, nullptr, pipe_.write_end.get(), nullptr, room, kSpliceFlags);
   if (n < 0) {

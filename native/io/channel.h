@@ -46,6 +46,16 @@ class Channel {
   PumpResult pump(int src, bool& src_readable, int dst, bool& dst_writable, size_t read_budget,
                   ChannelTraffic& traffic);
 
+  static constexpr uint64_t kUnlimited = UINT64_MAX;
+
+  // HTTP bodies framed by length: read at most `bytes` more from the source. Reaching the limit
+  // ends the body without ending the stream: the destination is not shut, later bytes on the
+  // source (a pipelined request) stay unread.
+  void set_limit(uint64_t bytes) { limit_ = bytes; }
+  uint64_t limit() const { return limit_; }
+  // Whether the end of the source shuts the destination for writing (TCP: yes).
+  void set_shutdown_at_end(bool on) { shutdown_at_end_ = on; }
+
   bool source_ended() const { return eof_; }
   bool held() const { return held_bytes() > 0; }
   // The source ended, everything was written, and the destination was shut for writing.
@@ -79,6 +89,8 @@ class Channel {
 
   bool eof_ = false;
   bool shut_ = false;
+  bool shutdown_at_end_ = true;
+  uint64_t limit_ = kUnlimited;
   int error_ = 0;
 };
 

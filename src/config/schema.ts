@@ -111,6 +111,9 @@ const engineSchema = z.strictObject(
     pipeSize: intIn(4096, 1_048_576).optional(),
     maxPipes: intIn(0, 65_536).optional(),
     spliceThreshold: intIn(1024, 1_048_576).optional(),
+    maxHeadBytes: intIn(1024, 16_384).optional(),
+    serverIdleMax: intIn(0, 10_000).optional(),
+    serverIdleMs: intIn(1, 86_400_000).optional(),
   },
   { error: expecting('an object of engine settings') },
 );
@@ -126,6 +129,7 @@ export const configSchema = z.strictObject({
   pools: z.record(z.string(), poolSchema, { error: expecting('an object mapping pool names to pools') }),
   timeouts: timeoutsSchema.optional(),
   select: selectSchema.optional(),
+  accessLog: z.boolean({ error: (iss) => `must be true or false, got ${describe(iss.input)}` }).optional(),
   admin: adminSchema.optional(),
   engine: engineSchema.optional(),
 });
@@ -139,6 +143,7 @@ const listenerView = {
   bind: address,
   mode: z.enum(['tcp', 'http']),
   pool: tcpListenerSchema.shape.pool,
+  routes: z.array(z.unknown()),
 };
 const poolView = {
   balance,

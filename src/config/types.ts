@@ -25,8 +25,18 @@ export interface PoolConfig {
   retries?: number;
 }
 
+/**
+ * One HTTP route. Routes are tried in order; the first whose host and path match wins, so put
+ * specific routes first and a catch-all `{ pool }` last. A request no route matches gets 404.
+ */
 export interface RouteConfig {
+  /**
+   * `api.example.com` (exact) or `*.example.com` (any subdomain, not example.com itself);
+   * omitted: any host. Matched against the request's Host normalized: lowercase, port and a
+   * trailing dot removed.
+   */
   host?: string;
+  /** A path prefix such as `/v1/`; omitted: any path. Case-sensitive, matched on the raw target. */
   path?: string;
   pool: string;
 }
@@ -89,8 +99,13 @@ export interface EpoxyConfig {
   listeners: ListenerConfig[];
   pools: Record<string, PoolConfig>;
   timeouts?: TimeoutsConfig;
-  /** Optional: decide the target in TypeScript. Called asynchronously and in batches. */
+  /**
+   * Optional: decide the target in TypeScript. Called asynchronously and in batches, once per
+   * new TCP-mode connection. (HTTP listeners do not call it yet.)
+   */
   select?: SelectHook;
+  /** One `access` log line per HTTP request (timings, bytes, status, termination code). Default false. */
+  accessLog?: boolean;
   admin?: { bind: Address };
   /** Data-plane tuning; the defaults suit most hosts. */
   engine?: EngineTuning;
@@ -103,6 +118,12 @@ export interface EngineTuning {
   maxPipes?: number;
   /** A direction moves from buffer copying to splice once one read fills this many bytes. Default 16384. */
   spliceThreshold?: number;
+  /** HTTP: largest request head accepted (1024–16384); larger gets 431. Default 16384. */
+  maxHeadBytes?: number;
+  /** HTTP: idle keep-alive connections kept per server for reuse (0–10000). Default 1000. */
+  serverIdleMax?: number;
+  /** HTTP: an idle server connection unused this long is closed. Default 30000. */
+  serverIdleMs?: number;
 }
 
 /** Identity function that gives `epoxy.config.ts` full type checking. */
@@ -133,6 +154,24 @@ export interface ResolvedTcpListener {
   pool: string;
 }
 
+export interface ResolvedRoute {
+  /** '' for any host; lowercase exact host; or `*.suffix`. */
+  host: string;
+  /** '' for any path. */
+  path: string;
+  pool: string;
+}
+
+export interface ResolvedHttpListener {
+  name: string;
+  mode: 'http';
+  bind: string;
+  backlog: number;
+  routes: ResolvedRoute[];
+}
+
+export type ResolvedListener = ResolvedTcpListener | ResolvedHttpListener;
+
 export interface ResolvedTimeouts {
   connectMs: number;
   clientMs: number;
@@ -143,10 +182,11 @@ export interface ResolvedTimeouts {
 }
 
 export interface ResolvedConfig {
-  listeners: ResolvedTcpListener[];
+  listeners: ResolvedListener[];
   pools: ResolvedPool[];
   timeouts: ResolvedTimeouts;
   select?: SelectHook;
+  accessLog: boolean;
   engine: Required<EngineTuning>;
 }
 

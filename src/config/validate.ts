@@ -16,7 +16,7 @@ import {
   type ParsedConfig,
   type PoolView,
 } from './schema.js';
-import type { ConfigIssue, ResolvedConfig, ResolvedPool, ResolvedTcpListener, ResolvedTimeouts } from './types.js';
+import type { ConfigIssue, ResolvedConfig, ResolvedListener, ResolvedPool, ResolvedTimeouts } from './types.js';
 
 export type ResolveResult = { ok: true; config: ResolvedConfig } | { ok: false; issues: ConfigIssue[] };
 
@@ -204,9 +204,38 @@ function checkListeners(
     }
 
     if (l.mode === 'http') {
-      issues.push({ path: `${path}.mode`, message: 'HTTP mode is not available yet in this version of epoxy; use mode "tcp"' });
+      checkRoutes(path, l.routes ?? [], poolNames, issues);
     } else if (l.mode === 'tcp' && l.pool !== undefined && !poolNames.includes(l.pool)) {
       issues.push({ path: `${path}.pool`, message: unknownPoolMessage(l.pool, poolNames) });
+    }
+  });
+}
+
+const HOST_LABELS = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
+
+/** Lowercase, trailing dot removed; `*.` kept. Undefined when not a host or `*.suffix` pattern. */
+export function normalizeHostPattern(pattern: string): string | undefined {
+  const lower = pattern.toLowerCase().replace(/\.$/, '');
+  const wildcard = lower.startsWith('*.');
+  const rest = wildcard ? lower.slice(2) : lower;
+  if (isIPLiteral(rest) && !wildcard) return rest;
+  return HOST_LABELS.test(rest) ? lower : undefined;
+}
+
+function checkRoutes(path: string, routes: unknown[], poolNames: string[], issues: ConfigIssue[]): void {
+  if (routes.length === 0) issues.push({ path: `${path}.routes`, message: 'must contain at least one route' });
+  routes.forEach((raw, j) => {
+    if (!isRecord(raw)) return;  // the shape check reports it
+    const at = `${path}.routes[${j}]`;
+    const { host, path: prefix, pool } = raw;
+    if (typeof host === 'string' && normalizeHostPattern(host) === undefined) {
+      issues.push({ path: `${at}.host`, message: `"${host}" is not a host name or a "*.example.com" pattern` });
+    }
+    if (typeof prefix === 'string' && !prefix.startsWith('/')) {
+      issues.push({ path: `${at}.path`, message: `a path prefix must start with "/", got "${prefix}"` });
+    }
+    if (typeof pool === 'string' && !poolNames.includes(pool)) {
+      issues.push({ path: `${at}.pool`, message: unknownPoolMessage(pool, poolNames) });
     }
   });
 }
@@ -274,9 +303,15 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
     if (!r || 'error' in r) throw new Error(`internal error: ${path} was not resolved`);
     return r.address;
   };
-  const listeners = data.listeners.map((l, i): ResolvedTcpListener => {
-    if (l.mode !== 'tcp') throw new Error(`internal error: listeners[${i}] is not a TCP listener`);
-    return { name: l.name, mode: 'tcp', bind: resolved(`listeners[${i}].bind`), backlog: l.backlog ?? 4096, pool: l.pool };
+  const listeners = data.listeners.map((l, i): ResolvedListener => {
+    const base = { name: l.name, bind: resolved(`listeners[${i}].bind`), backlog: l.backlog ?? 4096 };
+    if (l.mode === 'tcp') return { ...base, mode: 'tcp', pool: l.pool };
+    const routes = l.routes.map((r) => ({
+      host: r.host === undefined ? '' : (normalizeHostPattern(r.host) ?? ''),
+      path: r.path ?? '',
+      pool: r.pool,
+    }));
+    return { ...base, mode: 'http', routes };
   });
   const pools = Object.entries(data.pools).map(([name, p]): ResolvedPool => ({
     name,
@@ -295,7 +330,11 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
       pipeSize: data.engine?.pipeSize ?? 262_144,
       maxPipes: data.engine?.maxPipes ?? 1024,
       spliceThreshold: data.engine?.spliceThreshold ?? 16_384,
+      maxHeadBytes: data.engine?.maxHeadBytes ?? 16_384,
+      serverIdleMax: data.engine?.serverIdleMax ?? 1000,
+      serverIdleMs: data.engine?.serverIdleMs ?? 30_000,
     },
+    accessLog: data.accessLog ?? false,
   };
   if (data.select) config.select = data.select;
   return config;
@@ -315,7 +354,7 @@ function resolveTimeouts(t: NonNullable<ParsedConfig['timeouts']>): ResolvedTime
 
 // ---- helpers ----
 
-const SECTION_ORDER = ['', 'listeners', 'pools', 'timeouts', 'select', 'admin', 'engine'];
+const SECTION_ORDER = ['', 'listeners', 'pools', 'timeouts', 'select', 'accessLog', 'admin', 'engine'];
 
 /**
  * Shape and meaning issues are found in separate passes; report them in the order of the config

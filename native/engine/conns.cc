@@ -1,0 +1,131 @@
+// Server connections for HTTP mode: a slab of ServerConn with generation-checked keys, idle
+// lists per server (LIFO: the most recently used connection is the warmest), idle timeouts.
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "../net/socket.h"
+#include "engine.h"
+
+namespace epoxy {
+
+namespace {
+constexpr uint32_t kGenerationMask = 0x1fffffffu;  // below kConnKeyBit once shifted
+uint32_t conn_slot(uint64_t key) { return static_cast<uint32_t>(key & 0xffffffffu); }
+uint32_t conn_generation(uint64_t key) { return static_cast<uint32_t>((key & ~kConnKeyBit) >> 32); }
+}  // namespace
+
+ServerConn* Engine::find_conn(uint64_t key) {
+  uint32_t slot = conn_slot(key);
+  if (slot >= conn_slots_.size()) return nullptr;
+  ConnSlot& cs = conn_slots_[slot];
+  if (!cs.conn || cs.generation != conn_generation(key)) return nullptr;
+  return cs.conn.get();
+}
+
+ServerConn* Engine::open_conn(const std::shared_ptr<Server>& server, uint64_t owner, int& err) {
+  Fd fd;
+  ConnectStart r = start_connect(server->addr, fd, err);
+  if (r == ConnectStart::Failed) return nullptr;
+  uint32_t slot;
+  if (!free_conn_slots_.empty()) {
+    slot = free_conn_slots_.back();
+    free_conn_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(conn_slots_.size());
+    conn_slots_.emplace_back();
+  }
+  ConnSlot& cs = conn_slots_[slot];
+  cs.conn = std::make_unique<ServerConn>();
+  ServerConn& c = *cs.conn;
+  c.key = kConnKeyBit | (static_cast<uint64_t>(cs.generation) << 32) | slot;
+  c.ep.fd = std::move(fd);
+  c.server = server;
+  c.owner = owner;
+  c.connected = r == ConnectStart::Connected;
+  register_fd(c.ep.fd.get(), tag_key(c.key, kTagServer));
+  return &c;
+}
+
+ServerConn* Engine::take_idle_conn(Server& server, uint64_t owner) {
+  while (!server.idle_conns.empty()) {
+    uint64_t key = server.idle_conns.back();
+    server.idle_conns.pop_back();
+    ServerConn* c = find_conn(key);
+    if (!c) continue;
+    if (c->ep.readable || c->ep.hangup) {
+      // Bytes or a FIN arrived while idle. Usually the server closed it; rarely the flag is
+      // left from the last response's final read. One peek tells.
+      char b;
+      ssize_t n = ::recv(c->ep.fd.get(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+        close_conn(*c);
+        continue;
+      }
+      c->ep.readable = false;
+    }
+    c->owner = owner;
+    c->idle = false;
+    c->idle_deadline = 0;
+    return c;
+  }
+  return nullptr;
+}
+
+void Engine::release_conn(ServerConn& c, bool reusable) {
+  Server& s = *c.server;
+  if (!reusable || s.removed || stopping_ || s.idle_conns.size() >= snapshot_->tuning.server_idle_max) {
+    close_conn(c);
+    return;
+  }
+  c.idle = true;
+  c.idle_deadline = now_ + snapshot_->tuning.server_idle_ms;
+  s.idle_conns.push_back(c.key);
+  timers_.schedule(c.idle_deadline, tag_key(c.key, kTagServer));
+}
+
+void Engine::close_conn(ServerConn& c) {
+  if (c.idle) {
+    auto& idle = c.server->idle_conns;
+    idle.erase(std::remove(idle.begin(), idle.end(), c.key), idle.end());
+  }
+  uint32_t slot = conn_slot(c.key);
+  ConnSlot& cs = conn_slots_[slot];
+  cs.conn.reset();  // closes the fd, which also leaves epoll
+  cs.generation = (cs.generation + 1) & kGenerationMask;
+  free_conn_slots_.push_back(slot);
+}
+
+void Engine::close_idle_conns(Server& server) {
+  std::vector<uint64_t> keys;
+  keys.swap(server.idle_conns);
+  for (uint64_t key : keys) {
+    if (ServerConn* c = find_conn(key)) {
+      c->idle = false;  // close_conn must not edit the list we are walking
+      close_conn(*c);
+    }
+  }
+}
+
+void Engine::on_conn_event(uint64_t key, uint32_t events) {
+  ServerConn* c = find_conn(key);
+  if (!c) return;
+  c->ep.note(events);
+  if (!c->idle) {
+    uint64_t owner = c->owner;
+    with_session(owner, [&](Session& s) { s.on_conn_event(*c, events); });
+    return;
+  }
+  // Idle: a server that talks or hangs up while idle is closing it (or broken).
+  if (c->ep.hangup || (events & EPOLLRDHUP)) close_conn(*c);
+}
+
+void Engine::on_conn_timer(uint64_t key, int64_t when) {
+  ServerConn* c = find_conn(key);
+  if (!c || !c->idle || c->idle_deadline != when) return;
+  close_conn(*c);
+}
+
+}  // namespace epoxy

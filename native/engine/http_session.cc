@@ -1,0 +1,888 @@
+#include "http_session.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "../core/json.h"
+#include "../http/rewrite.h"
+#include "../net/socket.h"
+#include "engine.h"
+#include "http_chunks.h"
+
+namespace epoxy {
+
+namespace {
+constexpr size_t kReadBudget = 1u << 20;
+constexpr int64_t kLingerMs = 2000;
+constexpr int kMaxStepsPerRun = 64;
+
+std::string_view view(const Buffer& b, size_t len) { return {reinterpret_cast<const char*>(b.get()), len}; }
+
+// Termination codes in the spirit of haproxy's: who ended it (C client, S server, P proxy,
+// c/s a client/server timeout, - nobody) and in which state (R request, C connect, H response
+// head, D data, - complete).
+constexpr const char* kTermNormal = "--";
+}  // namespace
+
+HttpSession::HttpSession(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> snapshot,
+                         uint32_t listener_index, Fd client, const SockAddr& peer)
+    : Session(engine, key, std::move(snapshot), listener_index, std::move(client), peer),
+      req_channel_(engine.buffers(), engine.pipes(), snapshot_->tuning.splice_threshold),
+      resp_channel_(engine.buffers(), engine.pipes(), snapshot_->tuning.splice_threshold),
+      up_(engine.buffers(), engine.pipes(), snapshot_->tuning.splice_threshold),
+      down_(engine.buffers(), engine.pipes(), snapshot_->tuning.splice_threshold) {
+  req_channel_.set_shutdown_at_end(false);
+  resp_channel_.set_shutdown_at_end(false);
+  conn_start_ = req_start_ = last_activity_ = engine_.now();
+}
+
+HttpSession::~HttpSession() { close(); }
+
+void HttpSession::start() { arm_timer(); }
+
+void HttpSession::on_client_event(uint32_t events) {
+  client_.note(events);
+  run();
+}
+
+void HttpSession::on_conn_event(ServerConn& conn, uint32_t events) {
+  if (conn.key != conn_key_) return;
+  if (req_state_ == Req::Connect && !conn.connected) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = take_socket_error(conn.ep.fd.get());
+    if (err != 0) {
+      conn_failed(err);
+    } else {
+      conn.connected = true;
+      on_connected();
+    }
+    if (!closed()) run();
+    return;
+  }
+  run();
+}
+
+void HttpSession::on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) {
+  (void)pool;
+  (void)server;  // HTTP requests do not go through the select hook yet
+}
+
+// ---- the loop ----
+
+void HttpSession::run() {
+  for (int i = 0; i < kMaxStepsPerRun && !closed(); ++i) {
+    bool progress;
+    switch (mode_) {
+      case Mode::Tunnel:
+        progress = run_tunnel();
+        break;
+      case Mode::Generated:
+      case Mode::Linger:
+        progress = run_linger();
+        break;
+      case Mode::Http:
+        progress = step_request();
+        if (!closed() && mode_ == Mode::Http) progress = step_response() || progress;
+        break;
+    }
+    if (!progress) break;
+  }
+  if (!closed()) arm_timer();
+}
+
+// ---- request half ----
+
+bool HttpSession::step_request() {
+  switch (req_state_) {
+    case Req::Head:
+      return resp_state_ == Resp::Idle && read_head();
+    case Req::Connect:
+      return false;
+    case Req::Body:
+      return forward_request_body();
+    case Req::Done:
+      return false;
+  }
+  return false;
+}
+
+bool HttpSession::fill_client_buffer() {
+  if (!in_) {
+    in_ = engine_.buffers().acquire();
+    in_len_ = 0;
+  }
+  size_t cap = engine_.buffers().buffer_size();
+  bool progress = false;
+  while (client_.readable && !client_eof_ && in_len_ < cap) {
+    size_t room = cap - in_len_;
+    ssize_t n = ::recv(client_.fd.get(), in_.get() + in_len_, room, MSG_DONTWAIT);
+    if (n > 0) {
+      if (in_len_ == 0 && req_state_ == Req::Head) req_start_ = engine_.now();
+      in_len_ += static_cast<size_t>(n);
+      bytes_from_client_ += static_cast<uint64_t>(n);
+      listener_counters_->traffic.bytes_in += static_cast<uint64_t>(n);
+      last_activity_ = engine_.now();
+      progress = true;
+      if (static_cast<size_t>(n) < room) client_.readable = false;  // drained
+      break;
+    }
+    if (n == 0) {
+      client_eof_ = true;
+      return true;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      client_.readable = false;
+      break;
+    }
+    abort(req_state_ == Req::Head ? "CR" : "CD");
+    return true;
+  }
+  return progress;
+}
+
+void HttpSession::consume_input(size_t n) {
+  if (n >= in_len_) {
+    in_len_ = 0;
+  } else {
+    memmove(in_.get(), in_.get() + n, in_len_ - n);
+    in_len_ -= n;
+  }
+  scan_ = 0;
+}
+
+bool HttpSession::read_head() {
+  bool progress = fill_client_buffer();
+  if (closed()) return true;
+  if (in_len_ == 0) {
+    if (client_eof_) close();  // the client ended between requests: a clean end
+    else if (in_ && !client_.readable) {
+      engine_.buffers().release(std::move(in_));  // idle keep-alive: no buffer held
+      in_.reset();
+    }
+    return progress || closed();
+  }
+  std::string_view data = view(in_, in_len_);
+  size_t end = http::find_head_end(data, scan_);
+  if (end == 0) {
+    size_t limit = std::min<size_t>(snapshot_->tuning.max_head, engine_.buffers().buffer_size());
+    if (in_len_ >= limit) {
+      respond_error(431, "request head too large", "PR");
+    } else if (client_eof_) {
+      termination_ = "CR";
+      close();
+    }
+    return true;
+  }
+  http::Limits limits;
+  limits.max_head = snapshot_->tuning.max_head;
+  http::ParseError err{};
+  req_ = http::RequestHead{};
+  if (http::parse_request(data.substr(0, end), limits, req_, err) != http::ParseStatus::Done) {
+    respond_error(err.status ? err.status : 400, err.reason ? err.reason : "malformed request", "PR");
+    return true;
+  }
+  begin_request();
+  return true;
+}
+
+void HttpSession::begin_request() {
+  ++requests_;
+  ++listener_counters_->requests;
+  method_.assign(req_.method);
+  path_.assign(req_.target);
+  host_ = http::normalize_host(req_.host);
+  client_http10_ = req_.minor == 0;
+  client_keep_alive_ = req_.keep_alive;
+  status_ = 0;
+  connect_done_ = resp_start_ = 0;
+  termination_ = kTermNormal;
+  request_sent_any_ = false;
+  tried_.clear();
+  attempts_ = 0;
+
+  std::string_view path = path_;
+  if (size_t scheme = path.find("://"); scheme != std::string_view::npos && path.front() != '/') {
+    size_t slash = path.find('/', scheme + 3);  // absolute-form: route on its path
+    path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
+  }
+  const Route* route = snapshot_->listeners[listener_index_].match(host_, path);
+  if (!route) {
+    respond_error(404, "no route for this host and path", "PR");
+    return;
+  }
+  pool_ = route->pool;
+  ++pool_->sessions;
+  switch (req_.framing) {
+    case http::Framing::ContentLength:
+      req_body_ = BodyKind::Length;
+      break;
+    case http::Framing::Chunked:
+      req_body_ = BodyKind::Chunked;
+      req_chunks_.reset();
+      break;
+    default:
+      req_body_ = BodyKind::None;
+      break;
+  }
+  req_state_ = Req::Connect;
+  connect_next();
+}
+
+// Chooses a server, writes the request head for it, and takes an idle connection or opens one.
+void HttpSession::connect_next() {
+  for (;;) {
+    server_ = pick_server(*pool_, tried_, forced_);
+    if (!server_) {
+      ++pool_->no_server;
+      respond_error(503, "no server available", "SC");
+      return;
+    }
+    if (to_server_.empty()) {
+      // Built once: the views in req_ point into in_, which is consumed right after.
+      http::RequestRewrite rw;
+      std::string ip = peer_.host();
+      rw.client_ip = ip;
+      rw.fallback_host = server_->address;
+      http::write_request_head(req_, rw, to_server_);
+      size_t consumed = req_.head_len;
+      if (req_body_ == BodyKind::Length) {
+        uint64_t avail = in_len_ - req_.head_len;
+        uint64_t prefix = std::min<uint64_t>(req_.content_length, avail);
+        to_server_.append(reinterpret_cast<const char*>(in_.get()) + req_.head_len, prefix);
+        consumed += prefix;
+        req_channel_.set_limit(req_.content_length - prefix);
+      }
+      consume_input(consumed);
+    }
+    ++server_->lb.active;
+    counted_on_server_ = true;
+    if (ServerConn* c = engine_.take_idle_conn(*server_, key_)) {
+      conn_key_ = c->key;
+      conn_reused_ = true;
+      on_connected();
+      return;
+    }
+    int err = 0;
+    ServerConn* c = engine_.open_conn(server_, key_, err);
+    if (!c) {
+      conn_failed(err);
+      return;
+    }
+    conn_key_ = c->key;
+    conn_reused_ = false;
+    phase_deadline_ = engine_.now() + snapshot_->timeouts.connect_ms;
+    if (c->connected) on_connected();
+    return;
+  }
+}
+
+void HttpSession::conn_failed(int err) {
+  ++server_->connect_failures;
+  engine_.log_session("warn", "connect to server failed", *this, err);
+  tried_.push_back(server_->uid);
+  ++attempts_;
+  close_server(false);
+  if (attempts_ <= pool_->retries) {
+    connect_next();
+  } else {
+    ++pool_->no_server;
+    respond_error(503, "no server could be reached", "SC");
+  }
+}
+
+void HttpSession::on_connected() {
+  connect_done_ = engine_.now();
+  last_activity_ = connect_done_;
+  ++server_->requests;
+  ++server_->sessions;
+  req_state_ = Req::Body;
+  resp_state_ = Resp::Head;
+  resp_ = http::ResponseHead{};
+  rlen_ = rscan_ = 0;
+}
+
+bool HttpSession::flush_to_server() {
+  if (to_server_off_ >= to_server_.size()) return false;
+  ServerConn* c = engine_.find_conn(conn_key_);
+  if (!c || !c->ep.writable) return false;
+  size_t want = to_server_.size() - to_server_off_;
+  ssize_t n = ::send(c->ep.fd.get(), to_server_.data() + to_server_off_, want, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN) {
+      c->ep.writable = false;
+      return false;
+    }
+    if (resp_state_ == Resp::Head && rlen_ == 0) {
+      respond_error(502, "server closed the connection", "SH");
+    } else {
+      abort("SD");
+    }
+    return true;
+  }
+  request_sent_any_ = true;
+  server_->traffic.bytes_out += static_cast<uint64_t>(n);
+  server_->traffic.bytes_copied += static_cast<uint64_t>(n);
+  engine_.totals().bytes_copied += static_cast<uint64_t>(n);
+  if (static_cast<size_t>(n) < want) c->ep.writable = false;
+  to_server_off_ += static_cast<size_t>(n);
+  if (to_server_off_ == to_server_.size()) {
+    to_server_.clear();
+    to_server_off_ = 0;
+  }
+  last_activity_ = engine_.now();
+  return true;
+}
+
+bool HttpSession::forward_request_body() {
+  bool progress = flush_to_server();
+  if (closed() || !to_server_.empty()) return progress;
+  switch (req_body_) {
+    case BodyKind::None:
+    case BodyKind::UntilClose:
+      req_state_ = Req::Done;
+      return true;
+    case BodyKind::Length: {
+      if (req_channel_.limit() == 0 && !req_channel_.held()) {
+        req_state_ = Req::Done;
+        return true;
+      }
+      ServerConn* c = engine_.find_conn(conn_key_);
+      if (!c) return progress;
+      ChannelTraffic t;
+      PumpResult r = req_channel_.pump(client_.fd.get(), client_.readable, c->ep.fd.get(), c->ep.writable,
+                                       kReadBudget, t);
+      uint64_t out = t.bytes_spliced + t.bytes_copied;
+      bytes_from_client_ += t.bytes_in;
+      listener_counters_->traffic.bytes_in += t.bytes_in;
+      server_->traffic.bytes_out += out;
+      server_->traffic.bytes_spliced += t.bytes_spliced;
+      server_->traffic.bytes_copied += t.bytes_copied;
+      engine_.totals().bytes_spliced += t.bytes_spliced;
+      engine_.totals().bytes_copied += t.bytes_copied;
+      if (t.bytes_in || out) {
+        last_activity_ = engine_.now();
+        request_sent_any_ = true;
+        progress = true;
+      }
+      if (r == PumpResult::Error) {
+        abort("CD");
+        return true;
+      }
+      if (req_channel_.source_ended() && req_channel_.limit() > 0) {
+        abort("CD");  // the client ended before its body did
+        return true;
+      }
+      if (r == PumpResult::MoreWork) engine_.mark_ready(*this);
+      return progress;
+    }
+    case BodyKind::Chunked: {
+      if (in_len_ == 0) {
+        progress = fill_client_buffer() || progress;
+        if (closed()) return true;
+        if (in_len_ == 0) {
+          if (client_eof_) abort("CD");
+          return progress;
+        }
+      }
+      bool done = false;
+      long used = forward_chunks(req_chunks_, view(in_, in_len_), to_server_, false, done);
+      if (used < 0) {
+        respond_error(400, "invalid chunked body", "PR");
+        return true;
+      }
+      consume_input(static_cast<size_t>(used));
+      if (done) req_state_ = Req::Done;
+      flush_to_server();
+      return true;
+    }
+  }
+  return progress;
+}
+
+// ---- response half ----
+
+bool HttpSession::step_response() {
+  switch (resp_state_) {
+    case Resp::Idle:
+    case Resp::Done:
+      return false;
+    case Resp::Head:
+      return read_response_head();
+    case Resp::Body:
+      return forward_response_body();
+  }
+  return false;
+}
+
+bool HttpSession::fill_response_buffer() {
+  ServerConn* c = engine_.find_conn(conn_key_);
+  if (!c || !c->ep.readable) return false;
+  if (!rbuf_) {
+    rbuf_ = engine_.buffers().acquire();
+    rlen_ = 0;
+  }
+  size_t room = engine_.buffers().buffer_size() - rlen_;
+  if (room == 0) return false;
+  ssize_t n = ::recv(c->ep.fd.get(), rbuf_.get() + rlen_, room, MSG_DONTWAIT);
+  if (n > 0) {
+    rlen_ += static_cast<size_t>(n);
+    server_->traffic.bytes_in += static_cast<uint64_t>(n);
+    last_activity_ = engine_.now();
+    if (static_cast<size_t>(n) < room) c->ep.readable = false;
+    return true;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    c->ep.readable = false;
+    return false;
+  }
+  // End of stream or an error from the server.
+  c->ep.readable = false;
+  c->ep.hangup = true;
+  return true;
+}
+
+bool HttpSession::read_response_head() {
+  bool progress = fill_response_buffer();
+  if (rlen_ == 0) {
+    ServerConn* c = engine_.find_conn(conn_key_);
+    if (c && c->ep.hangup) respond_error(502, "server closed the connection without a response", "SH");
+    return progress;
+  }
+  std::string_view data = view(rbuf_, rlen_);
+  size_t end = http::find_head_end(data, rscan_);
+  if (end == 0) {
+    ServerConn* c = engine_.find_conn(conn_key_);
+    if (rlen_ >= engine_.buffers().buffer_size()) {
+      respond_error(502, "response head too large", "PH");
+    } else if (c && c->ep.hangup) {
+      respond_error(502, "server closed the connection mid-response", "SH");
+    }
+    return progress;
+  }
+  http::Limits limits;
+  http::ParseError err{};
+  resp_ = http::ResponseHead{};
+  if (http::parse_response(data.substr(0, end), method_, limits, resp_, err) != http::ParseStatus::Done) {
+    respond_error(502, "invalid response from server", "PH");
+    return true;
+  }
+  if (resp_.status >= 100 && resp_.status < 200 && resp_.status != 101) {
+    // Interim responses (100 Continue, 103 Early Hints) pass through as they are.
+    to_client_.append(data.substr(0, resp_.head_len));
+    memmove(rbuf_.get(), rbuf_.get() + resp_.head_len, rlen_ - resp_.head_len);
+    rlen_ -= resp_.head_len;
+    rscan_ = 0;
+    flush_to_client();
+    return true;
+  }
+  begin_response();
+  return true;
+}
+
+void HttpSession::begin_response() {
+  status_ = resp_.status;
+  resp_start_ = engine_.now();
+  account_response(status_);
+  if (resp_.tunnel) {
+    // Switching protocols: everything after the head belongs to the new protocol.
+    to_client_.append(view(rbuf_, rlen_));
+    rlen_ = 0;
+    to_server_.append(view(in_, in_len_));
+    in_len_ = 0;
+    mode_ = Mode::Tunnel;
+    server_reusable_ = false;
+    return;
+  }
+  switch (resp_.framing) {
+    case http::Framing::ContentLength:
+      resp_body_ = BodyKind::Length;
+      break;
+    case http::Framing::Chunked:
+      resp_body_ = BodyKind::Chunked;
+      resp_chunks_.reset();
+      break;
+    case http::Framing::UntilClose:
+      resp_body_ = BodyKind::UntilClose;
+      break;
+    default:
+      resp_body_ = BodyKind::None;
+      break;
+  }
+  dechunk_ = client_http10_ && resp_body_ == BodyKind::Chunked;
+  // The client connection must end after this response when it asked for that, when the end of
+  // the body is marked by the close, or when the request is still arriving (an early response).
+  close_client_after_ = !client_keep_alive_ || resp_body_ == BodyKind::UntilClose || dechunk_ ||
+                        req_state_ != Req::Done || client_eof_;
+  server_reusable_ = resp_.keep_alive && resp_body_ != BodyKind::UntilClose;
+
+  http::ResponseRewrite rw;
+  rw.close_client = close_client_after_;
+  rw.client_http10 = client_http10_;
+  rw.dechunk = dechunk_;
+  http::write_response_head(resp_, rw, to_client_);
+
+  std::string_view rest = view(rbuf_, rlen_).substr(resp_.head_len);
+  size_t used = 0;
+  switch (resp_body_) {
+    case BodyKind::Length: {
+      uint64_t prefix = std::min<uint64_t>(resp_.content_length, rest.size());
+      to_client_.append(rest.substr(0, prefix));
+      used = prefix;
+      resp_channel_.set_limit(resp_.content_length - prefix);
+      break;
+    }
+    case BodyKind::Chunked: {
+      bool done = false;
+      long n = forward_chunks(resp_chunks_, rest, to_client_, dechunk_, done);
+      if (n < 0) {
+        abort("SD");
+        return;
+      }
+      used = static_cast<size_t>(n);
+      if (done) resp_body_ = BodyKind::None;  // the whole body was in the first read
+      break;
+    }
+    case BodyKind::UntilClose:
+      to_client_.append(rest);
+      used = rest.size();
+      resp_channel_.set_limit(Channel::kUnlimited);
+      break;
+    case BodyKind::None:
+      break;
+  }
+  if (used < rest.size()) server_reusable_ = false;  // bytes beyond the response: never reuse
+  rlen_ = 0;
+  rscan_ = 0;
+  resp_state_ = Resp::Body;
+}
+
+bool HttpSession::flush_to_client() {
+  if (to_client_off_ >= to_client_.size() || !client_.writable) return false;
+  size_t want = to_client_.size() - to_client_off_;
+  ssize_t n = ::send(client_.fd.get(), to_client_.data() + to_client_off_, want, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      client_.writable = false;
+      return false;
+    }
+    abort("CD");
+    return true;
+  }
+  if (static_cast<size_t>(n) < want) client_.writable = false;
+  to_client_off_ += static_cast<size_t>(n);
+  bytes_to_client_ += static_cast<uint64_t>(n);
+  listener_counters_->traffic.bytes_out += static_cast<uint64_t>(n);
+  listener_counters_->traffic.bytes_copied += static_cast<uint64_t>(n);
+  engine_.totals().bytes_copied += static_cast<uint64_t>(n);
+  if (to_client_off_ == to_client_.size()) {
+    to_client_.clear();
+    to_client_off_ = 0;
+  }
+  last_activity_ = engine_.now();
+  return true;
+}
+
+bool HttpSession::forward_response_body() {
+  bool progress = flush_to_client();
+  if (closed() || !to_client_.empty()) return progress;
+  ServerConn* c = engine_.find_conn(conn_key_);
+  switch (resp_body_) {
+    case BodyKind::None:
+      resp_state_ = Resp::Done;
+      break;
+    case BodyKind::Length:
+    case BodyKind::UntilClose: {
+      if (resp_body_ == BodyKind::Length && resp_channel_.limit() == 0 && !resp_channel_.held()) {
+        resp_state_ = Resp::Done;
+        break;
+      }
+      if (!c) return progress;
+      ChannelTraffic t;
+      PumpResult r = resp_channel_.pump(c->ep.fd.get(), c->ep.readable, client_.fd.get(), client_.writable,
+                                        kReadBudget, t);
+      uint64_t out = t.bytes_spliced + t.bytes_copied;
+      server_->traffic.bytes_in += t.bytes_in;
+      bytes_to_client_ += out;
+      TrafficCounters& l = listener_counters_->traffic;
+      l.bytes_out += out;
+      l.bytes_spliced += t.bytes_spliced;
+      l.bytes_copied += t.bytes_copied;
+      engine_.totals().bytes_spliced += t.bytes_spliced;
+      engine_.totals().bytes_copied += t.bytes_copied;
+      if (t.bytes_in || out) {
+        last_activity_ = engine_.now();
+        progress = true;
+      }
+      if (r == PumpResult::Error) {
+        abort("SD");
+        return true;
+      }
+      if (resp_channel_.source_ended() && !resp_channel_.held()) {
+        if (resp_body_ == BodyKind::Length) {
+          abort("SD");  // the server closed before the announced length
+          return true;
+        }
+        resp_state_ = Resp::Done;
+        break;
+      }
+      if (r == PumpResult::MoreWork) engine_.mark_ready(*this);
+      return progress;
+    }
+    case BodyKind::Chunked: {
+      if (rlen_ == 0) {
+        progress = fill_response_buffer() || progress;
+        if (rlen_ == 0) {
+          if (c && c->ep.hangup) abort("SD");
+          return progress;
+        }
+      }
+      bool done = false;
+      long used = forward_chunks(resp_chunks_, view(rbuf_, rlen_), to_client_, dechunk_, done);
+      if (used < 0) {
+        abort("SD");
+        return true;
+      }
+      memmove(rbuf_.get(), rbuf_.get() + used, rlen_ - static_cast<size_t>(used));
+      rlen_ -= static_cast<size_t>(used);
+      if (done) {
+        if (rlen_ > 0) server_reusable_ = false;
+        rlen_ = 0;
+        resp_body_ = BodyKind::None;
+      }
+      flush_to_client();
+      return true;
+    }
+  }
+  if (resp_state_ == Resp::Done) {
+    if (req_state_ != Req::Done) {
+      // The server answered before the request body was complete: neither connection can carry
+      // another request. The client gets a lingering close, not an RST.
+      server_reusable_ = false;
+      close_client_after_ = true;
+    }
+    finish_transaction();
+    return true;
+  }
+  return progress;
+}
+
+void HttpSession::finish_transaction() {
+  log_access();
+  bytes_from_client_ = bytes_to_client_ = 0;
+  close_server(server_reusable_ && req_state_ == Req::Done && rlen_ == 0);
+  if (rbuf_) {
+    engine_.buffers().release(std::move(rbuf_));
+    rbuf_.reset();
+  }
+  rlen_ = rscan_ = 0;
+  pool_.reset();
+  server_.reset();
+  req_ = http::RequestHead{};
+  resp_state_ = Resp::Idle;
+  req_state_ = Req::Head;
+  req_start_ = last_activity_ = engine_.now();
+  scan_ = 0;
+  if (close_client_after_ || client_eof_) {
+    // Graceful end: the response is written; FIN, then drain whatever the client still sends.
+    mode_ = Mode::Generated;
+  }
+}
+
+// ---- tunnel and endings ----
+
+bool HttpSession::run_tunnel() {
+  bool progress = flush_to_client();
+  progress = flush_to_server() || progress;
+  if (closed()) return true;
+  if (!to_client_.empty() || !to_server_.empty()) return progress;
+  ServerConn* c = engine_.find_conn(conn_key_);
+  if (!c) {
+    close();
+    return true;
+  }
+  ChannelTraffic tu;
+  ChannelTraffic td;
+  PumpResult ru = up_.pump(client_.fd.get(), client_.readable, c->ep.fd.get(), c->ep.writable, kReadBudget, tu);
+  PumpResult rd = down_.pump(c->ep.fd.get(), c->ep.readable, client_.fd.get(), client_.writable, kReadBudget, td);
+  uint64_t moved = tu.bytes_in + td.bytes_in;
+  if (moved) last_activity_ = engine_.now();
+  engine_.totals().bytes_spliced += tu.bytes_spliced + td.bytes_spliced;
+  engine_.totals().bytes_copied += tu.bytes_copied + td.bytes_copied;
+  bytes_to_client_ += td.bytes_spliced + td.bytes_copied;
+  bytes_from_client_ += tu.bytes_in;
+  if (ru == PumpResult::Error || rd == PumpResult::Error) {
+    abort("SD");
+    return true;
+  }
+  if (up_.finished() && down_.finished()) {
+    log_access();
+    close();
+    return true;
+  }
+  if (ru == PumpResult::MoreWork || rd == PumpResult::MoreWork) engine_.mark_ready(*this);
+  return false;  // pump already looped until no progress
+}
+
+void HttpSession::respond_error(int status, const char* detail, const char* termination) {
+  termination_ = termination;
+  if (resp_state_ == Resp::Body) {
+    abort(termination);  // part of a response already left: only a cut can signal the error
+    return;
+  }
+  status_ = status;
+  account_response(status);
+  close_server(false);
+  to_client_ = http::generated_response(status, detail);
+  to_client_off_ = 0;
+  log_access();
+  mode_ = Mode::Generated;
+}
+
+// Writes what is left for the client, shuts the write side, then drains and drops reads for a
+// bounded time so that the client reads our response before the connection closes.
+bool HttpSession::run_linger() {
+  bool progress = false;
+  if (mode_ == Mode::Generated) {
+    progress = flush_to_client();
+    if (closed() || !to_client_.empty()) return progress;
+    ::shutdown(client_.fd.get(), SHUT_WR);
+    close_server(false);
+    mode_ = Mode::Linger;
+    phase_deadline_ = engine_.now() + kLingerMs;
+    timer_at = 0;  // the new, earlier deadline must be scheduled
+    progress = true;
+  }
+  char sink[4096];
+  for (int i = 0; i < 64 && client_.readable; ++i) {
+    ssize_t n = ::recv(client_.fd.get(), sink, sizeof sink, MSG_DONTWAIT);
+    if (n > 0) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      client_.readable = false;
+      break;
+    }
+    close();  // the client closed (or reset): done
+    return true;
+  }
+  return progress;
+}
+
+int64_t HttpSession::deadline() const {
+  const Timeouts& t = snapshot_->timeouts;
+  switch (mode_) {
+    case Mode::Tunnel:
+      return last_activity_ + t.tunnel_ms;
+    case Mode::Generated:
+      return last_activity_ + t.client_ms;
+    case Mode::Linger:
+      return phase_deadline_;
+    case Mode::Http:
+      break;
+  }
+  if (req_state_ == Req::Head && resp_state_ == Resp::Idle) {
+    if (in_len_ == 0 && requests_ > 0) return last_activity_ + t.client_ms;  // keep-alive idle
+    return req_start_ + t.http_request_ms;
+  }
+  if (req_state_ == Req::Connect) return phase_deadline_;
+  return last_activity_ + t.server_ms;
+}
+
+void HttpSession::on_timer() {
+  int64_t d = deadline();
+  if (d > engine_.now()) {
+    arm_timer();
+    return;
+  }
+  switch (mode_) {
+    case Mode::Tunnel:
+    case Mode::Generated:
+    case Mode::Linger:
+      close();
+      return;
+    case Mode::Http:
+      break;
+  }
+  if (req_state_ == Req::Head && resp_state_ == Resp::Idle) {
+    if (in_len_ == 0) {
+      close();  // nothing asked: end quietly
+    } else {
+      respond_error(408, "request head not received in time", "cR");
+      run();
+    }
+    return;
+  }
+  if (req_state_ == Req::Connect) {
+    conn_failed(ETIMEDOUT);
+    run();
+    return;
+  }
+  if (resp_state_ == Resp::Head) {
+    respond_error(504, "server did not answer in time", "sH");
+    run();
+    return;
+  }
+  abort(req_state_ == Req::Body ? "cD" : "sD");
+}
+
+void HttpSession::close_server(bool reusable) {
+  if (counted_on_server_ && server_) --server_->lb.active;
+  counted_on_server_ = false;
+  if (conn_key_ == 0) return;
+  if (ServerConn* c = engine_.find_conn(conn_key_)) engine_.release_conn(*c, reusable);
+  conn_key_ = 0;
+}
+
+void HttpSession::abort(const char* termination) {
+  termination_ = termination;
+  if (status_ == 0 && resp_state_ != Resp::Idle) account_response(0);
+  log_access();
+  if (client_.fd) set_abortive_close(client_.fd.get());
+  ++engine_.totals().aborts;
+  close();
+}
+
+void HttpSession::close() {
+  if (closed()) return;
+  close_server(false);
+  req_channel_.release();
+  resp_channel_.release();
+  up_.release();
+  down_.release();
+  if (in_) engine_.buffers().release(std::move(in_));
+  if (rbuf_) engine_.buffers().release(std::move(rbuf_));
+  in_.reset();
+  rbuf_.reset();
+  client_ = Endpoint{};
+  mark_closed();
+}
+
+void HttpSession::account_response(int status) {
+  int cls = status / 100;
+  if (cls < 1 || cls > 5) cls = 0;
+  ++listener_counters_->responses[static_cast<size_t>(cls)];
+}
+
+void HttpSession::log_access() {
+  if (!snapshot_->access_log || method_.empty()) return;
+  int64_t now = engine_.now();
+  JsonWriter w;
+  w.field("level", "access").field("msg", "request");
+  w.field("listener", snapshot_->listeners[listener_index_].name);
+  if (pool_) w.field("pool", pool_->name);
+  if (server_) w.field("server", server_->address);
+  w.field("client", peer_.to_string()).field("method", method_).field("path", path_);
+  w.field("status", status_).field("bytesIn", bytes_from_client_).field("bytesOut", bytes_to_client_);
+  // Milliseconds from the request's first byte: to a server connection, to the response head,
+  // to now; -1 for a phase never reached.
+  auto since_start = [this](int64_t t) { return t >= req_start_ && t != 0 ? t - req_start_ : int64_t{-1}; };
+  w.field("tConnect", since_start(connect_done_));
+  w.field("tResponse", since_start(resp_start_));
+  w.field("tTotal", now - req_start_);
+  w.field("termination", termination_);
+  engine_.push_access_log("{" + w.take() + "}");
+}
+
+}  // namespace epoxy

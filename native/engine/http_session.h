@@ -1,0 +1,150 @@
+// An HTTP/1.1 session: one client connection carrying a sequence of requests (keep-alive,
+// pipelined), each routed on its own to a pool and sent over a pooled server connection.
+//
+// A transaction has two halves that progress independently, so a server that answers before
+// reading the whole request body is served correctly:
+//   request:  Head ─parse/route─▶ Connect ─▶ Body ─▶ Done
+//   response:               Idle ─────────▶ Head ─▶ Body ─▶ Done
+// When both are Done the server connection goes back to its idle list (only after a cleanly
+// framed response) and the next request is parsed from bytes already buffered, if any: responses
+// leave strictly in request order because the next request is not read before the response ends.
+//
+// Generated responses (400, 404, 408, 413, 431, 502, 503, 504) end the connection with a
+// lingering close: shutdown(SHUT_WR), then reads are drained and dropped for a bounded time, so
+// the client reads the response instead of an RST (Apache's lesson).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../http/chunked.h"
+#include "../http/parser.h"
+#include "../io/buffer_pool.h"
+#include "../io/channel.h"
+#include "session.h"
+
+namespace epoxy {
+
+class HttpSession final : public Session {
+ public:
+  HttpSession(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> snapshot, uint32_t listener_index,
+              Fd client, const SockAddr& peer);
+  ~HttpSession() override;
+
+  const Pool* pool() const override { return pool_.get(); }
+  const Server* server() const override { return server_.get(); }
+
+  void start() override;
+  void on_client_event(uint32_t events) override;
+  void on_conn_event(ServerConn& conn, uint32_t events) override;
+  void on_timer() override;
+  void run() override;
+  void on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) override;
+
+ private:
+  enum class Req { Head, Connect, Body, Done };
+  enum class Resp { Idle, Head, Body, Done };
+  enum class Mode { Http, Tunnel, Generated, Linger };
+  enum class BodyKind { None, Length, Chunked, UntilClose };
+
+  int64_t deadline() const override;
+
+  // request half
+  bool step_request();
+  bool read_head();
+  void begin_request();
+  void start_connect();
+  void connect_next();
+  void conn_failed(int err);
+  void on_connected();
+  bool forward_request_body();
+  // response half
+  bool step_response();
+  bool read_response_head();
+  void begin_response();
+  bool forward_response_body();
+  void finish_transaction();
+  // both
+  bool flush_to_server();
+  bool flush_to_client();
+  bool fill_client_buffer();
+  bool fill_response_buffer();
+  void consume_input(size_t n);
+  bool run_tunnel();
+  bool run_linger();
+  void respond_error(int status, const char* detail, const char* termination);
+  void close_server(bool reusable);
+  void abort(const char* termination);
+  void close();
+  void log_access();
+  void account_response(int status);
+
+  Mode mode_ = Mode::Http;
+  Req req_state_ = Req::Head;
+  Resp resp_state_ = Resp::Idle;
+
+  // Client bytes not yet consumed: request heads, small bodies, pipelined requests.
+  Buffer in_;
+  size_t in_len_ = 0;
+  size_t scan_ = 0;  // find_head_end() resumes here
+  bool client_eof_ = false;
+
+  // Current request.
+  http::RequestHead req_;
+  std::string method_;
+  std::string path_;
+  std::string host_;
+  bool client_keep_alive_ = true;
+  bool client_http10_ = false;
+  BodyKind req_body_ = BodyKind::None;
+  http::ChunkedDecoder req_chunks_;
+  std::string to_server_;
+  size_t to_server_off_ = 0;
+  Channel req_channel_;  // Content-Length request bodies beyond the buffer, spliced when large
+
+  // Server side.
+  std::shared_ptr<Pool> pool_;
+  std::shared_ptr<Server> server_;
+  std::shared_ptr<Server> forced_;
+  std::vector<uint32_t> tried_;
+  uint32_t attempts_ = 0;
+  uint64_t conn_key_ = 0;
+  bool conn_reused_ = false;
+  bool counted_on_server_ = false;
+  bool request_sent_any_ = false;  // a byte of this request reached the server: no redispatch
+
+  // Response.
+  Buffer rbuf_;
+  size_t rlen_ = 0;
+  size_t rscan_ = 0;
+  http::ResponseHead resp_;
+  int status_ = 0;
+  BodyKind resp_body_ = BodyKind::None;
+  bool dechunk_ = false;
+  bool close_client_after_ = false;
+  bool server_reusable_ = true;
+  http::ChunkedDecoder resp_chunks_;
+  std::string to_client_;
+  size_t to_client_off_ = 0;
+  Channel resp_channel_;  // Content-Length / close-delimited response bodies
+
+  // Tunnel (after 101 Switching Protocols).
+  Channel up_;
+  Channel down_;
+
+  // Timing (ms) and accounting for the access log.
+  int64_t conn_start_ = 0;
+  int64_t req_start_ = 0;
+  int64_t connect_done_ = 0;
+  int64_t resp_start_ = 0;
+  int64_t last_activity_ = 0;
+  int64_t phase_deadline_ = 0;
+  uint64_t bytes_from_client_ = 0;
+  uint64_t bytes_to_client_ = 0;
+  uint32_t requests_ = 0;
+  const char* termination_ = "--";
+};
+
+}  // namespace epoxy
