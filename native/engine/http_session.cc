@@ -74,7 +74,13 @@ void HttpSession::on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> 
 // ---- the loop ----
 
 void HttpSession::run() {
-  for (int i = 0; i < kMaxStepsPerRun && !closed(); ++i) {
+  for (int i = 0; !closed(); ++i) {
+    if (i == kMaxStepsPerRun) {
+      // Out of turn budget with work left: readiness is edge-triggered, so no new event may
+      // come for bytes already waiting. Come back on the loop's next turn.
+      engine_.mark_ready(*this);
+      break;
+    }
     bool progress;
     switch (mode_) {
       case Mode::Tunnel:
@@ -380,24 +386,24 @@ bool HttpSession::forward_request_body() {
       return progress;
     }
     case BodyKind::Chunked: {
-      if (in_len_ == 0) {
-        progress = fill_client_buffer() || progress;
-        if (closed()) return true;
-        if (in_len_ == 0) {
-          if (client_eof_) abort("CD");
-          return progress;
-        }
-      }
+      // Read whenever there is room: a framing line cut at the end of the buffer needs the
+      // next bytes before the decoder can move on.
+      progress = fill_client_buffer() || progress;
+      if (closed()) return true;
       bool done = false;
       long used = forward_chunks(req_chunks_, view(in_, in_len_), to_server_, false, done);
       if (used < 0) {
         respond_error(400, "invalid chunked body", "PR");
         return true;
       }
+      if (used == 0 && !done && client_eof_) {
+        abort("CD");  // the client ended inside its body
+        return true;
+      }
       consume_input(static_cast<size_t>(used));
       if (done) req_state_ = Req::Done;
       flush_to_server();
-      return true;
+      return progress || used > 0 || done;
     }
   }
   return progress;
@@ -633,17 +639,11 @@ bool HttpSession::forward_response_body() {
       return progress;
     }
     case BodyKind::Chunked: {
-      if (rlen_ == 0) {
-        progress = fill_response_buffer() || progress;
-        if (rlen_ == 0) {
-          if (c && c->ep.hangup) abort("SD");
-          return progress;
-        }
-      }
+      progress = fill_response_buffer() || progress;
       bool done = false;
       long used = forward_chunks(resp_chunks_, view(rbuf_, rlen_), to_client_, dechunk_, done);
-      if (used < 0) {
-        abort("SD");
+      if (used < 0 || (used == 0 && !done && c && c->ep.hangup && !c->ep.readable)) {
+        abort("SD");  // invalid framing, or the server ended inside the body
         return true;
       }
       memmove(rbuf_.get(), rbuf_.get() + used, rlen_ - static_cast<size_t>(used));
@@ -654,7 +654,8 @@ bool HttpSession::forward_response_body() {
         resp_body_ = BodyKind::None;
       }
       flush_to_client();
-      return true;
+      if (!done) return progress || used > 0;
+      break;
     }
   }
   if (resp_state_ == Resp::Done) {

@@ -1,0 +1,229 @@
+/** HTTP bodies at scale, 100-continue, WebSocket upgrade, and failures on the server side. */
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { Proxy } from '../src/index.js';
+import { freePort, logger, sleep, writeRandom } from './helpers.js';
+import { httpBackend, rawExchange, request, type HttpBackend } from './http-helpers.js';
+
+const MiB = 1024 * 1024;
+
+/** Reads a response body slowly (pauses), hashing it. */
+function slowHash(res: http.IncomingMessage, pauseAt: number[], pauseMs: number): Promise<{ sha: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const todo = [...pauseAt];
+  return new Promise((resolve, reject) => {
+    res.on('data', (c: Buffer) => {
+      hash.update(c);
+      bytes += c.length;
+      if (todo.length && bytes >= todo[0]!) {
+        todo.shift();
+        res.pause();
+        setTimeout(() => res.resume(), pauseMs);
+      }
+    });
+    res.on('end', () => resolve({ sha: hash.digest('hex'), bytes }));
+    res.on('error', reject);
+  });
+}
+
+describe('HTTP streams', () => {
+  let proxy: Proxy;
+  let port: number;
+  let big: HttpBackend;
+  let uploads: Array<{ sha: string; bytes: number }>;
+  let downloadSha: string[];
+  let ws: http.Server;
+  let dying: net.Server;
+  let slow: HttpBackend;
+  let strict: Proxy;
+  let strictPort: number;
+
+  beforeAll(async () => {
+    uploads = [];
+    downloadSha = [];
+    // /download-cl and /download-chunked send 64 MiB of random bytes; uploads are hashed slowly.
+    big = await httpBackend('big');
+    big.server.removeAllListeners('request');
+    big.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (req.url?.startsWith('/download')) {
+        if (req.url === '/download-cl') res.setHeader('content-length', String(64 * MiB));
+        const sock = res as unknown as net.Socket;
+        void writeRandom(sock, 64 * MiB).then((sha) => {
+          downloadSha.push(sha);
+          res.end();
+        });
+        return;
+      }
+      const hash = createHash('sha256');
+      let bytes = 0;
+      let paused = false;
+      req.on('data', (c: Buffer) => {
+        hash.update(c);
+        bytes += c.length;
+        if (!paused && bytes > 8 * MiB) {
+          paused = true; // the slow reader: one 2 s pause mid-upload
+          req.pause();
+          setTimeout(() => req.resume(), 2000);
+        }
+      });
+      req.on('end', () => {
+        uploads.push({ sha: hash.digest('hex'), bytes });
+        res.end('stored');
+      });
+    });
+    // A WebSocket-style upgrade: after 101, echo bytes back.
+    ws = http.createServer((_req, res) => res.end('no upgrade'));
+    ws.on('upgrade', (req, socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      socket.pipe(socket);
+    });
+    ws.listen(0, '127.0.0.1');
+    await once(ws, 'listening');
+    // Sends half a response, then dies.
+    dying = net.createServer((s) => {
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + 'x'.repeat(100));
+        setTimeout(() => s.destroy(), 50);
+      });
+    });
+    dying.listen(0, '127.0.0.1');
+    await once(dying, 'listening');
+    slow = await httpBackend('slow', (_req, res) => setTimeout(() => res.end('late'), 1500));
+
+    port = await freePort();
+    const dead = `127.0.0.1:${await freePort()}`;
+    proxy = await Proxy.start(
+      {
+        listeners: [
+          {
+            name: 'web',
+            bind: `127.0.0.1:${port}`,
+            mode: 'http',
+            routes: [
+              { host: 'ws.test', pool: 'ws' },
+              { host: 'dying.test', pool: 'dying' },
+              { host: 'dead.test', pool: 'dead' },
+              { host: 'slow.test', pool: 'slow' },
+              { pool: 'big' },
+            ],
+          },
+        ],
+        pools: {
+          big: { servers: [big.address] },
+          ws: { servers: [`127.0.0.1:${(ws.address() as net.AddressInfo).port}`] },
+          dying: { servers: [`127.0.0.1:${(dying.address() as net.AddressInfo).port}`] },
+          dead: { servers: [dead], retries: 0 },
+          slow: { servers: [slow.address] },
+        },
+      },
+      { logger },
+    );
+    // Short timeouts live on a proxy of their own: the slow readers above pause for seconds.
+    strictPort = await freePort();
+    strict = await Proxy.start(
+      {
+        listeners: [{ name: 'strict', bind: `127.0.0.1:${strictPort}`, mode: 'http', routes: [{ pool: 'slow' }] }],
+        pools: { slow: { servers: [slow.address] } },
+        timeouts: { serverMs: 500, httpRequestMs: 500 },
+      },
+      { logger },
+    );
+  });
+
+  afterAll(async () => {
+    await proxy.stop({ graceMs: 200 });
+    await strict.stop({ graceMs: 200 });
+    await big.close();
+    await slow.close();
+    ws.close();
+    dying.close();
+  });
+
+  for (const framing of ['cl', 'chunked'] as const) {
+    it(`uploads 64 MiB (${framing}) to a slow reader, exactly`, async () => {
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/upload', agent: false, headers: framing === 'cl' ? { 'content-length': String(64 * MiB) } : {} });
+      const response = new Promise<http.IncomingMessage>((resolve) => req.on('response', resolve));
+      const sha = await writeRandom(req as unknown as net.Socket, 64 * MiB);
+      req.end();
+      const res = await response;
+      res.resume();
+      await once(res, 'end');
+      expect(res.statusCode).toBe(200);
+      const got = uploads.at(-1)!;
+      expect(got.bytes).toBe(64 * MiB);
+      expect(got.sha).toBe(sha);
+    }, 60_000);
+
+    it(`downloads 64 MiB (${framing}) with a slow reader, exactly`, async () => {
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: `/download-${framing}`, agent: false }, resolve).on('error', reject);
+      });
+      expect(res.headers['transfer-encoding']).toBe(framing === 'chunked' ? 'chunked' : undefined);
+      const got = await slowHash(res, [1, 32 * MiB], 1500);
+      expect(got.bytes).toBe(64 * MiB);
+      expect(got.sha).toBe(downloadSha.at(-1));
+    }, 60_000);
+  }
+
+  it('moves large Content-Length bodies by splice', async () => {
+    const stats = await proxy.stats();
+    expect(stats.totals.bytesSpliced).toBeGreaterThan(100 * MiB);
+  });
+
+  it('passes 100-continue through: the client sends its body only after the interim response', async () => {
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/upload',
+      agent: false,
+      headers: { expect: '100-continue', 'content-length': '5' },
+    });
+    let continued = false;
+    req.on('continue', () => {
+      continued = true;
+      req.end('hello');
+    });
+    const res = await new Promise<http.IncomingMessage>((resolve) => req.on('response', resolve));
+    res.resume();
+    await once(res, 'end');
+    expect(continued).toBe(true);
+    expect(res.statusCode).toBe(200);
+    expect(uploads.at(-1)!.bytes).toBe(5);
+  });
+
+  it('upgrades to a WebSocket-style tunnel and echoes both ways', async () => {
+    const s = net.connect(port, '127.0.0.1');
+    await once(s, 'connect');
+    s.write('GET /chat HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    let buf = Buffer.alloc(0);
+    s.on('data', (c: Buffer) => (buf = Buffer.concat([buf, c])));
+    while (!buf.includes('\r\n\r\n')) await sleep(10);
+    expect(buf.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
+    const head = buf.indexOf('\r\n\r\n') + 4;
+    const payload = randomBytes(300_000);
+    s.write(payload);
+    while (buf.length - head < payload.length) await sleep(10);
+    expect(buf.subarray(head).equals(payload)).toBe(true);
+    s.destroy();
+  });
+
+  it('a backend dying mid-response cuts the client (never a clean short body)', async () => {
+    const { data, error } = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: dying.test\r\n\r\n');
+    expect(data.toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
+    expect(data.length).toBeLessThan(1000);
+    expect(error).toBe('ECONNRESET');
+  });
+
+  it('503 when no server can be reached, 504 when the server is too slow, 408 for a slow client', async () => {
+    expect((await request(port, { headers: { host: 'dead.test' } })).status).toBe(503);
+    expect((await request(strictPort, { headers: { host: 'slow.test' } })).status).toBe(504);
+    const { data } = await rawExchange(strictPort, 'GET / HTTP/1.1\r\nHost: slo', 3000);
+    expect(data.toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
+  });
+});
