@@ -14,6 +14,7 @@ export type {
   EngineTuning,
   EpoxyConfig,
   HttpListenerConfig,
+  HttpRequestInfo,
   ListenerConfig,
   PoolConfig,
   RouteConfig,

@@ -61,9 +61,14 @@ export interface NativeSnapshotSpec {
 
 /** One batch of engine events; every field is optional. */
 export interface NativeEventBatch {
-  /** Select requests, 4 numbers each: token, listener index, index into `addresses`, client port. */
+  /**
+   * Select requests, 5 numbers each: token, listener index, index into `addresses`, client
+   * port, and for an HTTP request the index of its first string in `requests` (method, target,
+   * normalized host, raw head) or NO_REQUEST.
+   */
   selects?: Uint32Array;
   addresses?: string[];
+  requests?: string[];
   /** (request token, stats JSON) */
   stats?: Array<[number, string]>;
   /** JSON objects with at least `level` and `msg`. */
@@ -74,7 +79,8 @@ export interface NativeEventBatch {
 /** Select reply targets: 0 lets the balancer decide. */
 export const TARGET_POOL = 0x40000000;
 export const TARGET_SERVER = 0x80000000;
-export const SELECT_RECORD = 4;
+export const SELECT_RECORD = 5;
+export const NO_REQUEST = 0xffffffff;
 
 export interface NativeEngine {
   /** Binds new listeners synchronously (throws with the listener's name on failure), then queues the snapshot. */

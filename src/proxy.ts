@@ -171,7 +171,7 @@ export class Proxy {
     if (this.#closed) return;
     const batch = this.#engine.takeEvents();
     this.#handleLogs(batch);
-    if (batch.selects && this.#select) this.#select.dispatch(batch.selects, batch.addresses ?? []);
+    if (batch.selects && this.#select) this.#select.dispatch(batch.selects, batch.addresses ?? [], batch.requests ?? []);
     for (const [token, json] of batch.stats ?? []) {
       const waiter = this.#statsWaiters.get(token);
       this.#statsWaiters.delete(token);

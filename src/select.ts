@@ -6,12 +6,42 @@
  */
 import type { Logger } from 'pino';
 
-import type { SelectContext, SelectHook, SelectResult } from './config/types.js';
-import { SELECT_RECORD } from './native.js';
+import type { HttpRequestInfo, SelectContext, SelectHook, SelectResult } from './config/types.js';
+import { NO_REQUEST, SELECT_RECORD } from './native.js';
 
 export interface SelectTargets {
   /** Maps a hook's answer (pool name or server address) to an engine target; undefined if unknown. */
   resolve(result: string): number | undefined;
+}
+
+/** Request info for the hook; header fields are parsed from the raw head only when read. */
+function requestInfo(strings: readonly string[], at: number): HttpRequestInfo {
+  const rawHead = strings[at + 3] ?? '';
+  let headers: Record<string, string> | undefined;
+  return {
+    method: strings[at] ?? '',
+    path: strings[at + 1] ?? '',
+    host: strings[at + 2] ?? '',
+    get headers() {
+      headers ??= parseHeaderFields(rawHead);
+      return headers;
+    },
+  };
+}
+
+/** Field lines of a head the engine already validated: `name: value` per CRLF-ended line. */
+function parseHeaderFields(head: string): Record<string, string> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  const lines = head.split('\r\n');
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    out[name] = name in out ? `${out[name]}, ${value}` : value;
+  }
+  return Object.freeze(out);
 }
 
 /** Lets a burst of identical warnings through at a bounded rate and counts the rest. */
@@ -53,7 +83,7 @@ export class SelectDispatcher {
   ) {}
 
   /** Handles one batch of select records from the engine. */
-  dispatch(records: Uint32Array, addresses: readonly string[]): void {
+  dispatch(records: Uint32Array, addresses: readonly string[], requests: readonly string[] = []): void {
     const names = this.listenerNames();
     let pending: Array<{ token: number; ctx: SelectContext; settled: boolean }> = [];
     for (let i = 0; i + SELECT_RECORD <= records.length; i += SELECT_RECORD) {
@@ -63,6 +93,8 @@ export class SelectDispatcher {
         clientAddress: addresses[records[i + 2]!] ?? '',
         clientPort: records[i + 3]!,
       };
+      const req = records[i + 4]!;
+      if (req !== NO_REQUEST) ctx.request = requestInfo(requests, req);
       const entry = { token, ctx, settled: false };
       if (this.#start(entry)) pending.push(entry);
     }

@@ -168,6 +168,16 @@ Napi::Object batch_to_js(Napi::Env env, EventBatch& b) {
     auto addrs = Napi::Array::New(env, b.addresses.size());
     for (uint32_t i = 0; i < b.addresses.size(); ++i) addrs.Set(i, b.addresses[i]);
     out.Set("addresses", addrs);
+    if (!b.requests.empty()) {
+      auto reqs = Napi::Array::New(env, b.requests.size());
+      for (uint32_t i = 0; i < b.requests.size(); ++i) {
+        // latin1: a head may carry obs-text bytes, which are not UTF-8.
+        napi_value str;
+        napi_create_string_latin1(env, b.requests[i].data(), b.requests[i].size(), &str);
+        reqs.Set(i, Napi::Value(env, str));
+      }
+      out.Set("requests", reqs);
+    }
   }
   if (!b.stats.empty()) {
     auto arr = Napi::Array::New(env, b.stats.size());

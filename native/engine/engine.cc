@@ -297,14 +297,19 @@ std::unique_ptr<Session> Engine::make_session(uint64_t key, uint32_t listener_in
   return std::make_unique<TcpSession>(*this, key, snapshot_, listener_index, std::move(fd), peer);
 }
 
-uint32_t Engine::park_for_select(Session& s) {
+uint32_t Engine::park_for_select(Session& s, const std::array<std::string_view, 4>* request) {
   uint32_t token = next_token_++;
   if (next_token_ == 0) next_token_ = 1;
   parked_[token] = s.key();
   const SockAddr& peer = s.peer();
   auto [it, inserted] = pending_addresses_.try_emplace(peer.host(), static_cast<uint32_t>(pending_.addresses.size()));
   if (inserted) pending_.addresses.push_back(it->first);
-  pending_.selects.insert(pending_.selects.end(), {token, s.listener_index(), it->second, peer.port()});
+  uint32_t req = EventBatch::kNoRequest;
+  if (request) {
+    req = static_cast<uint32_t>(pending_.requests.size());
+    for (std::string_view part : *request) pending_.requests.emplace_back(part);
+  }
+  pending_.selects.insert(pending_.selects.end(), {token, s.listener_index(), it->second, peer.port(), req});
   return token;
 }
 

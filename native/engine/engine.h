@@ -6,6 +6,7 @@
 
 #include <sys/epoll.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -79,6 +80,7 @@ class Engine {
  private:
   friend class Session;
   friend class TcpSession;
+  friend class HttpSession;
 
   // loop (engine.cc)
   void run();
@@ -124,8 +126,9 @@ class Engine {
   void log_session(const char* level, const char* msg, const Session& s, int err);
   void mark_ready(Session& s);
   void schedule_session_timer(Session& s, int64_t when);
-  // Queues a select request for a new TCP connection; returns the token the reply will carry.
-  uint32_t park_for_select(Session& s);
+  // Queues a select request (a new TCP connection, or an HTTP request described by `request`:
+  // method, target, normalized host, raw head); returns the token the reply will carry.
+  uint32_t park_for_select(Session& s, const std::array<std::string_view, 4>* request = nullptr);
 
   // ---- server connections (conns.cc), HTTP mode ----
   // An idle connection to `server` that is still healthy, now owned by `owner`; null if none.

@@ -10,24 +10,31 @@
 namespace epoxy {
 
 struct EventBatch {
-  // Select requests, 4 numbers each: token, listener index, client address index (into
-  // `addresses`), client port. The JS side answers with (token, target) pairs.
+  // Select requests, 5 numbers each: token, listener index, client address index (into
+  // `addresses`), client port, and for an HTTP request the index of its first string in
+  // `requests` (method, target, normalized host, raw head: 4 strings) or kNoRequest. The JS side
+  // answers with (token, target) pairs.
   std::vector<uint32_t> selects;
   std::vector<std::string> addresses;
+  std::vector<std::string> requests;
   std::vector<std::pair<uint32_t, std::string>> stats;  // (request token, JSON)
   std::vector<std::string> logs;                        // JSON objects
   bool stopped = false;
 
-  static constexpr size_t kSelectRecord = 4;
+  static constexpr size_t kSelectRecord = 5;
+  static constexpr uint32_t kNoRequest = 0xffffffffu;
 
   bool empty() const { return selects.empty() && stats.empty() && logs.empty() && !stopped; }
 
   void append(EventBatch&& o) {
     uint32_t offset = static_cast<uint32_t>(addresses.size());
+    uint32_t req_offset = static_cast<uint32_t>(requests.size());
     for (size_t i = 0; i < o.selects.size(); i += kSelectRecord) {
-      selects.insert(selects.end(), {o.selects[i], o.selects[i + 1], o.selects[i + 2] + offset, o.selects[i + 3]});
+      uint32_t req = o.selects[i + 4] == kNoRequest ? kNoRequest : o.selects[i + 4] + req_offset;
+      selects.insert(selects.end(), {o.selects[i], o.selects[i + 1], o.selects[i + 2] + offset, o.selects[i + 3], req});
     }
     for (auto& a : o.addresses) addresses.push_back(std::move(a));
+    for (auto& r : o.requests) requests.push_back(std::move(r));
     for (auto& s : o.stats) stats.push_back(std::move(s));
     for (auto& l : o.logs) logs.push_back(std::move(l));
     stopped = stopped || o.stopped;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 
 #include "../core/json.h"
 #include "../http/rewrite.h"
@@ -66,11 +67,6 @@ void HttpSession::on_conn_event(ServerConn& conn, uint32_t events) {
   run();
 }
 
-void HttpSession::on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) {
-  (void)pool;
-  (void)server;  // HTTP requests do not go through the select hook yet
-}
-
 // ---- the loop ----
 
 void HttpSession::run() {
@@ -106,6 +102,7 @@ bool HttpSession::step_request() {
   switch (req_state_) {
     case Req::Head:
       return resp_state_ == Resp::Idle && read_head();
+    case Req::Select:
     case Req::Connect:
       return false;
     case Req::Body:
@@ -210,18 +207,6 @@ void HttpSession::begin_request() {
   tried_.clear();
   attempts_ = 0;
 
-  std::string_view path = path_;
-  if (size_t scheme = path.find("://"); scheme != std::string_view::npos && path.front() != '/') {
-    size_t slash = path.find('/', scheme + 3);  // absolute-form: route on its path
-    path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
-  }
-  const Route* route = snapshot_->listeners[listener_index_].match(host_, path);
-  if (!route) {
-    respond_error(404, "no route for this host and path", "PR");
-    return;
-  }
-  pool_ = route->pool;
-  ++pool_->sessions;
   switch (req_.framing) {
     case http::Framing::ContentLength:
       req_body_ = BodyKind::Length;
@@ -234,6 +219,42 @@ void HttpSession::begin_request() {
       req_body_ = BodyKind::None;
       break;
   }
+  if (snapshot_->select_hook) {
+    // The hook decides first; the head stays in in_ (untouched) until it answers.
+    std::array<std::string_view, 4> info{req_.method, req_.target, host_, view(in_, req_.head_len)};
+    select_token_ = engine_.park_for_select(*this, &info);
+    req_state_ = Req::Select;
+    phase_deadline_ = engine_.now() + snapshot_->timeouts.select_ms + 250;
+    return;
+  }
+  route_and_connect(nullptr, nullptr);
+}
+
+void HttpSession::on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) {
+  if (req_state_ != Req::Select) return;
+  select_token_ = 0;
+  route_and_connect(std::move(pool), std::move(server));
+  run();
+}
+
+// The hook's pool (or the pool of its server) wins; otherwise the listener's routes decide.
+void HttpSession::route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced) {
+  if (!pool) {
+    std::string_view path = path_;
+    if (size_t scheme = path.find("://"); scheme != std::string_view::npos && path.front() != '/') {
+      size_t slash = path.find('/', scheme + 3);  // absolute-form: route on its path
+      path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
+    }
+    const Route* route = snapshot_->listeners[listener_index_].match(host_, path);
+    if (!route) {
+      respond_error(404, "no route for this host and path", "PR");
+      return;
+    }
+    pool = route->pool;
+  }
+  pool_ = std::move(pool);
+  forced_ = std::move(forced);
+  ++pool_->sessions;
   req_state_ = Req::Connect;
   connect_next();
 }
@@ -787,7 +808,7 @@ int64_t HttpSession::deadline() const {
     if (in_len_ == 0 && requests_ > 0) return last_activity_ + t.client_ms;  // keep-alive idle
     return req_start_ + t.http_request_ms;
   }
-  if (req_state_ == Req::Connect) return phase_deadline_;
+  if (req_state_ == Req::Connect || req_state_ == Req::Select) return phase_deadline_;
   return last_activity_ + t.server_ms;
 }
 
@@ -813,6 +834,15 @@ void HttpSession::on_timer() {
       respond_error(408, "request head not received in time", "cR");
       run();
     }
+    return;
+  }
+  if (req_state_ == Req::Select) {
+    ++engine_.totals().select_timeouts;
+    engine_.parked_.erase(select_token_);
+    select_token_ = 0;
+    engine_.log_session("warn", "select hook did not answer in time; using the routes", *this, 0);
+    route_and_connect(nullptr, nullptr);
+    run();
     return;
   }
   if (req_state_ == Req::Connect) {

@@ -44,7 +44,7 @@ class HttpSession final : public Session {
   void on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) override;
 
  private:
-  enum class Req { Head, Connect, Body, Done };
+  enum class Req { Head, Select, Connect, Body, Done };
   enum class Resp { Idle, Head, Body, Done };
   enum class Mode { Http, Tunnel, Generated, Linger };
   enum class BodyKind { None, Length, Chunked, UntilClose };
@@ -55,6 +55,7 @@ class HttpSession final : public Session {
   bool step_request();
   bool read_head();
   void begin_request();
+  void route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced);
   void start_connect();
   void connect_next();
   void conn_failed(int err);

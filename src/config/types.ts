@@ -78,13 +78,26 @@ export interface TimeoutsConfig {
   selectMs?: number;
 }
 
-/** What the select hook sees for a new TCP connection. */
+/** The HTTP request a select hook decides for (HTTP listeners only). */
+export interface HttpRequestInfo {
+  method: string;
+  /** The request target as sent, e.g. `/user/fred/webapps/www.foo.com/reload?x=1`. */
+  path: string;
+  /** The Host normalized: lowercase, port and trailing dot removed. */
+  host: string;
+  /** Header fields, names lowercase, repeats joined with ", ". Read-only; parsed on first use. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** What the select hook sees: a new TCP connection, or an HTTP request (`request` set). */
 export interface SelectContext {
   /** The listener that accepted the connection. */
   listener: string;
   /** The client's address, e.g. `127.0.0.1` or `::1`. */
   clientAddress: string;
   clientPort: number;
+  /** Set for requests on HTTP listeners. */
+  request?: HttpRequestInfo;
 }
 
 /**
@@ -100,8 +113,9 @@ export interface EpoxyConfig {
   pools: Record<string, PoolConfig>;
   timeouts?: TimeoutsConfig;
   /**
-   * Optional: decide the target in TypeScript. Called asynchronously and in batches, once per
-   * new TCP-mode connection. (HTTP listeners do not call it yet.)
+   * Optional: decide the target in TypeScript. Called asynchronously and in batches: once per
+   * new connection on TCP listeners, once per request on HTTP listeners (before the routes; a
+   * pool or server it returns wins, undefined lets the routes and the balancer decide).
    */
   select?: SelectHook;
   /** One `access` log line per HTTP request (timings, bytes, status, termination code). Default false. */
