@@ -170,9 +170,10 @@ describe('HTTP streams', () => {
     }, 60_000);
   }
 
-  it('moves large Content-Length bodies by splice', async () => {
+  it('moves large bodies by splice, chunked ones included', async () => {
+    // 4 transfers of 64 MiB went through; copying only the heads, framing lines and first reads.
     const stats = await proxy.stats();
-    expect(stats.totals.bytesSpliced).toBeGreaterThan(100 * MiB);
+    expect(stats.totals.bytesSpliced).toBeGreaterThan(240 * MiB);
   });
 
   it('passes 100-continue through: the client sends its body only after the interim response', async () => {

@@ -27,6 +27,9 @@ std::string_view view(const Buffer& b, size_t len) { return {reinterpret_cast<co
 // c/s a client/server timeout, - nobody) and in which state (R request, C connect, H response
 // head, D data, - complete).
 constexpr const char* kTermNormal = "--";
+
+// A length-bounded channel that read its whole limit and wrote it all out.
+bool drained(const Channel& ch) { return ch.limit() == 0 && !ch.held(); }
 }  // namespace
 
 HttpSession::HttpSession(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> snapshot,
@@ -372,41 +375,26 @@ bool HttpSession::forward_request_body() {
     case BodyKind::UntilClose:
       req_state_ = Req::Done;
       return true;
-    case BodyKind::Length: {
-      if (req_channel_.limit() == 0 && !req_channel_.held()) {
+    case BodyKind::Length:
+      if (!drained(req_channel_) && !pump_request_channel(progress)) return true;
+      if (drained(req_channel_)) {
         req_state_ = Req::Done;
-        return true;
-      }
-      ServerConn* c = engine_.find_conn(conn_key_);
-      if (!c) return progress;
-      ChannelTraffic t;
-      PumpResult r = req_channel_.pump(client_.fd.get(), client_.readable, c->ep.fd.get(), c->ep.writable,
-                                       kReadBudget, t);
-      uint64_t out = t.bytes_spliced + t.bytes_copied;
-      bytes_from_client_ += t.bytes_in;
-      listener_counters_->traffic.bytes_in += t.bytes_in;
-      server_->traffic.bytes_out += out;
-      server_->traffic.bytes_spliced += t.bytes_spliced;
-      server_->traffic.bytes_copied += t.bytes_copied;
-      engine_.totals().bytes_spliced += t.bytes_spliced;
-      engine_.totals().bytes_copied += t.bytes_copied;
-      if (t.bytes_in || out) {
-        last_activity_ = engine_.now();
-        request_sent_any_ = true;
         progress = true;
       }
-      if (r == PumpResult::Error) {
-        abort("CD");
-        return true;
-      }
-      if (req_channel_.source_ended() && req_channel_.limit() > 0) {
-        abort("CD");  // the client ended before its body did
-        return true;
-      }
-      if (r == PumpResult::MoreWork) engine_.mark_ready(*this);
       return progress;
-    }
     case BodyKind::Chunked: {
+      // Inside a large chunk with nothing buffered: splice its data, then let the decoder skip it.
+      if (req_chunk_splice_ > 0 || (in_len_ == 0 && req_chunks_.data_left() >= snapshot_->tuning.splice_threshold)) {
+        if (req_chunk_splice_ == 0) {
+          req_chunk_splice_ = req_chunks_.data_left();
+          req_channel_.set_limit(req_chunk_splice_);
+        }
+        if (!pump_request_channel(progress)) return true;
+        if (!drained(req_channel_)) return progress;
+        req_chunks_.skip_data(req_chunk_splice_);
+        req_chunk_splice_ = 0;
+        progress = true;
+      }
       // Read whenever there is room: a framing line cut at the end of the buffer needs the
       // next bytes before the decoder can move on.
       progress = fill_client_buffer() || progress;
@@ -428,6 +416,62 @@ bool HttpSession::forward_request_body() {
     }
   }
   return progress;
+}
+
+// Moves request body bytes client -> server through req_channel_, up to its limit (spliced
+// when large). False when that aborted the session.
+bool HttpSession::pump_request_channel(bool& progress) {
+  ServerConn* c = engine_.find_conn(conn_key_);
+  if (!c) return true;
+  ChannelTraffic t;
+  PumpResult r = req_channel_.pump(client_.fd.get(), client_.readable, c->ep.fd.get(), c->ep.writable, kReadBudget, t);
+  uint64_t out = t.bytes_spliced + t.bytes_copied;
+  bytes_from_client_ += t.bytes_in;
+  listener_counters_->traffic.bytes_in += t.bytes_in;
+  server_->traffic.bytes_out += out;
+  server_->traffic.bytes_spliced += t.bytes_spliced;
+  server_->traffic.bytes_copied += t.bytes_copied;
+  engine_.totals().bytes_spliced += t.bytes_spliced;
+  engine_.totals().bytes_copied += t.bytes_copied;
+  if (t.bytes_in || out) {
+    last_activity_ = engine_.now();
+    request_sent_any_ = true;
+    progress = true;
+  }
+  if (r == PumpResult::Error || (req_channel_.source_ended() && req_channel_.limit() > 0)) {
+    abort("CD");  // a socket error, or the client ended before its body did
+    return false;
+  }
+  if (r == PumpResult::MoreWork) engine_.mark_ready(*this);
+  return true;
+}
+
+// The response-side twin: server -> client through resp_channel_. With `bounded`, the server
+// ending before the limit is an error (a body shorter than announced).
+bool HttpSession::pump_response_channel(bool& progress, bool bounded) {
+  ServerConn* c = engine_.find_conn(conn_key_);
+  if (!c) return true;
+  ChannelTraffic t;
+  PumpResult r = resp_channel_.pump(c->ep.fd.get(), c->ep.readable, client_.fd.get(), client_.writable, kReadBudget, t);
+  uint64_t out = t.bytes_spliced + t.bytes_copied;
+  server_->traffic.bytes_in += t.bytes_in;
+  bytes_to_client_ += out;
+  TrafficCounters& l = listener_counters_->traffic;
+  l.bytes_out += out;
+  l.bytes_spliced += t.bytes_spliced;
+  l.bytes_copied += t.bytes_copied;
+  engine_.totals().bytes_spliced += t.bytes_spliced;
+  engine_.totals().bytes_copied += t.bytes_copied;
+  if (t.bytes_in || out) {
+    last_activity_ = engine_.now();
+    progress = true;
+  }
+  if (r == PumpResult::Error || (bounded && resp_channel_.source_ended() && resp_channel_.limit() > 0)) {
+    abort("SD");
+    return false;
+  }
+  if (r == PumpResult::MoreWork) engine_.mark_ready(*this);
+  return true;
 }
 
 // ---- response half ----
@@ -622,44 +666,27 @@ bool HttpSession::forward_response_body() {
       resp_state_ = Resp::Done;
       break;
     case BodyKind::Length:
-    case BodyKind::UntilClose: {
-      if (resp_body_ == BodyKind::Length && resp_channel_.limit() == 0 && !resp_channel_.held()) {
-        resp_state_ = Resp::Done;
-        break;
-      }
-      if (!c) return progress;
-      ChannelTraffic t;
-      PumpResult r = resp_channel_.pump(c->ep.fd.get(), c->ep.readable, client_.fd.get(), client_.writable,
-                                        kReadBudget, t);
-      uint64_t out = t.bytes_spliced + t.bytes_copied;
-      server_->traffic.bytes_in += t.bytes_in;
-      bytes_to_client_ += out;
-      TrafficCounters& l = listener_counters_->traffic;
-      l.bytes_out += out;
-      l.bytes_spliced += t.bytes_spliced;
-      l.bytes_copied += t.bytes_copied;
-      engine_.totals().bytes_spliced += t.bytes_spliced;
-      engine_.totals().bytes_copied += t.bytes_copied;
-      if (t.bytes_in || out) {
-        last_activity_ = engine_.now();
+      if (!drained(resp_channel_) && !pump_response_channel(progress, true)) return true;
+      if (!drained(resp_channel_)) return progress;
+      resp_state_ = Resp::Done;
+      break;
+    case BodyKind::UntilClose:
+      if (!pump_response_channel(progress, false)) return true;
+      if (!resp_channel_.source_ended() || resp_channel_.held()) return progress;
+      resp_state_ = Resp::Done;
+      break;
+    case BodyKind::Chunked: {
+      if (resp_chunk_splice_ > 0 || (rlen_ == 0 && resp_chunks_.data_left() >= snapshot_->tuning.splice_threshold)) {
+        if (resp_chunk_splice_ == 0) {
+          resp_chunk_splice_ = resp_chunks_.data_left();
+          resp_channel_.set_limit(resp_chunk_splice_);
+        }
+        if (!pump_response_channel(progress, true)) return true;
+        if (!drained(resp_channel_)) return progress;
+        resp_chunks_.skip_data(resp_chunk_splice_);
+        resp_chunk_splice_ = 0;
         progress = true;
       }
-      if (r == PumpResult::Error) {
-        abort("SD");
-        return true;
-      }
-      if (resp_channel_.source_ended() && !resp_channel_.held()) {
-        if (resp_body_ == BodyKind::Length) {
-          abort("SD");  // the server closed before the announced length
-          return true;
-        }
-        resp_state_ = Resp::Done;
-        break;
-      }
-      if (r == PumpResult::MoreWork) engine_.mark_ready(*this);
-      return progress;
-    }
-    case BodyKind::Chunked: {
       progress = fill_response_buffer() || progress;
       bool done = false;
       long used = forward_chunks(resp_chunks_, view(rbuf_, rlen_), to_client_, dechunk_, done);

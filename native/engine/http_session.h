@@ -61,11 +61,13 @@ class HttpSession final : public Session {
   void conn_failed(int err);
   void on_connected();
   bool forward_request_body();
+  bool pump_request_channel(bool& progress);
   // response half
   bool step_response();
   bool read_response_head();
   void begin_response();
   bool forward_response_body();
+  bool pump_response_channel(bool& progress, bool bounded);
   void finish_transaction();
   // both
   bool flush_to_server();
@@ -103,7 +105,8 @@ class HttpSession final : public Session {
   http::ChunkedDecoder req_chunks_;
   std::string to_server_;
   size_t to_server_off_ = 0;
-  Channel req_channel_;  // Content-Length request bodies beyond the buffer, spliced when large
+  Channel req_channel_;  // request body bytes beyond the buffer (length or large chunks), spliced when large
+  uint64_t req_chunk_splice_ = 0;  // chunk data bytes being moved by req_channel_
 
   // Server side.
   std::shared_ptr<Pool> pool_;
@@ -129,7 +132,8 @@ class HttpSession final : public Session {
   http::ChunkedDecoder resp_chunks_;
   std::string to_client_;
   size_t to_client_off_ = 0;
-  Channel resp_channel_;  // Content-Length / close-delimited response bodies
+  Channel resp_channel_;  // response body bytes (length, close-delimited, large chunks)
+  uint64_t resp_chunk_splice_ = 0;
 
   // Tunnel (after 101 Switching Protocols).
   Channel up_;
