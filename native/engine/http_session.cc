@@ -50,6 +50,11 @@ void HttpSession::start() { arm_timer(); }
 
 void HttpSession::on_client_event(uint32_t events) {
   client_.note(events);
+  if (client_.hangup && mode_ == Mode::Http && req_state_ != Req::Head) {
+    // Reset or gone both ways while its request is in flight: nobody will read the answer.
+    abort(req_state_ == Req::Body ? "CD" : resp_state_ == Resp::Body ? "CD" : "CH");
+    return;
+  }
   run();
 }
 
@@ -188,6 +193,8 @@ bool HttpSession::read_head() {
   http::ParseError err{};
   req_ = http::RequestHead{};
   if (http::parse_request(data.substr(0, end), limits, req_, err) != http::ParseStatus::Done) {
+    method_.assign(req_.method);  // whatever of the request line was read, for the access log
+    path_.assign(req_.target);
     respond_error(err.status ? err.status : 400, err.reason ? err.reason : "malformed request", "PR");
     return true;
   }
@@ -924,7 +931,7 @@ void HttpSession::account_response(int status) {
 }
 
 void HttpSession::log_access() {
-  if (!snapshot_->access_log || method_.empty()) return;
+  if (!snapshot_->access_log || (method_.empty() && status_ == 0)) return;
   int64_t now = engine_.now();
   JsonWriter w;
   w.field("level", "access").field("msg", "request");
