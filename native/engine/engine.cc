@@ -297,6 +297,21 @@ std::unique_ptr<Session> Engine::make_session(uint64_t key, uint32_t listener_in
   return std::make_unique<TcpSession>(*this, key, snapshot_, listener_index, std::move(fd), peer);
 }
 
+std::unique_ptr<HttpTx> Engine::acquire_tx() {
+  if (free_txs_.empty()) {
+    return std::make_unique<HttpTx>(buffers_, pipes_, snapshot_ ? snapshot_->tuning.splice_threshold : 16384);
+  }
+  std::unique_ptr<HttpTx> tx = std::move(free_txs_.back());
+  free_txs_.pop_back();
+  return tx;
+}
+
+void Engine::release_tx(std::unique_ptr<HttpTx> tx) {
+  constexpr size_t kMaxFreeTx = 1024;
+  tx->reset();
+  if (free_txs_.size() < kMaxFreeTx) free_txs_.push_back(std::move(tx));
+}
+
 uint32_t Engine::park_for_select(Session& s, const std::array<std::string_view, 4>* request) {
   uint32_t token = next_token_++;
   if (next_token_ == 0) next_token_ = 1;

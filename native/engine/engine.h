@@ -31,6 +31,8 @@
 
 namespace epoxy {
 
+struct HttpTx;
+
 struct Command {
   enum class Kind { Apply, AddServer, RemoveServer, SelectReplies, Stats, Stop };
   Kind kind = Kind::Stop;
@@ -139,6 +141,10 @@ class Engine {
   void release_conn(ServerConn& conn, bool reusable);
   ServerConn* find_conn(uint64_t key);
   void push_access_log(std::string record) { pending_.logs.push_back(std::move(record)); }
+  // Per-request state of HTTP sessions, pooled (bounded) so keep-alive traffic does not
+  // allocate per request and idle connections hold none.
+  std::unique_ptr<HttpTx> acquire_tx();
+  void release_tx(std::unique_ptr<HttpTx> tx);
 
  private:
   std::function<void()> wake_;
@@ -185,6 +191,7 @@ class Engine {
 
   BufferPool buffers_;
   PipePool pipes_;
+  std::vector<std::unique_ptr<HttpTx>> free_txs_;
   EngineTotals totals_;
 
   bool stopping_ = false;

@@ -34,14 +34,48 @@ bool drained(const Channel& ch) { return ch.limit() == 0 && !ch.held(); }
 
 HttpSession::HttpSession(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> snapshot,
                          uint32_t listener_index, Fd client, const SockAddr& peer)
-    : Session(engine, key, std::move(snapshot), listener_index, std::move(client), peer),
-      req_channel_(engine.buffers(), engine.pipes(), snapshot_->tuning.splice_threshold),
-      resp_channel_(engine.buffers(), engine.pipes(), snapshot_->tuning.splice_threshold),
-      up_(engine.buffers(), engine.pipes(), snapshot_->tuning.splice_threshold),
-      down_(engine.buffers(), engine.pipes(), snapshot_->tuning.splice_threshold) {
-  req_channel_.set_shutdown_at_end(false);
-  resp_channel_.set_shutdown_at_end(false);
+    : Session(engine, key, std::move(snapshot), listener_index, std::move(client), peer) {
   conn_start_ = req_start_ = last_activity_ = engine_.now();
+}
+
+void HttpTx::reset() {
+  req_ = http::RequestHead{};
+  method_.clear();
+  path_.clear();
+  host_.clear();
+  req_chunks_.reset();
+  to_server_.clear();
+  to_server_off_ = 0;
+  req_channel_.release();
+  req_channel_.set_limit(Channel::kUnlimited);
+  req_chunk_splice_ = 0;
+  pool_.reset();
+  server_.reset();
+  forced_.reset();
+  tried_.clear();
+  rlen_ = rscan_ = 0;
+  resp_ = http::ResponseHead{};
+  resp_chunks_.reset();
+  to_client_.clear();
+  to_client_off_ = 0;
+  resp_channel_.release();
+  resp_channel_.set_limit(Channel::kUnlimited);
+  resp_chunk_splice_ = 0;
+  up_.release();
+  down_.release();
+}
+
+HttpTx& HttpSession::tx() {
+  if (!tx_) tx_ = engine_.acquire_tx();
+  return *tx_;
+}
+
+void HttpSession::release_tx() {
+  if (!tx_) return;
+  if (tx_->rbuf_) engine_.buffers().release(std::move(tx_->rbuf_));
+  tx_->rbuf_.reset();
+  engine_.release_tx(std::move(tx_));
+  tx_.reset();
 }
 
 HttpSession::~HttpSession() { close(); }
@@ -191,10 +225,10 @@ bool HttpSession::read_head() {
   http::Limits limits;
   limits.max_head = snapshot_->tuning.max_head;
   http::ParseError err{};
-  req_ = http::RequestHead{};
-  if (http::parse_request(data.substr(0, end), limits, req_, err) != http::ParseStatus::Done) {
-    method_.assign(req_.method);  // whatever of the request line was read, for the access log
-    path_.assign(req_.target);
+  HttpTx& t = tx();
+  if (http::parse_request(data.substr(0, end), limits, t.req_, err) != http::ParseStatus::Done) {
+    tx_->method_.assign(tx_->req_.method);  // whatever of the request line was read, for the access log
+    tx_->path_.assign(tx_->req_.target);
     respond_error(err.status ? err.status : 400, err.reason ? err.reason : "malformed request", "PR");
     return true;
   }
@@ -205,25 +239,25 @@ bool HttpSession::read_head() {
 void HttpSession::begin_request() {
   ++requests_;
   ++listener_counters_->requests;
-  method_.assign(req_.method);
-  path_.assign(req_.target);
-  host_ = http::normalize_host(req_.host);
-  client_http10_ = req_.minor == 0;
-  client_keep_alive_ = req_.keep_alive;
+  tx_->method_.assign(tx_->req_.method);
+  tx_->path_.assign(tx_->req_.target);
+  tx_->host_ = http::normalize_host(tx_->req_.host);
+  client_http10_ = tx_->req_.minor == 0;
+  client_keep_alive_ = tx_->req_.keep_alive;
   status_ = 0;
   connect_done_ = resp_start_ = 0;
   termination_ = kTermNormal;
   request_sent_any_ = false;
-  tried_.clear();
+  tx_->tried_.clear();
   attempts_ = 0;
 
-  switch (req_.framing) {
+  switch (tx_->req_.framing) {
     case http::Framing::ContentLength:
       req_body_ = BodyKind::Length;
       break;
     case http::Framing::Chunked:
       req_body_ = BodyKind::Chunked;
-      req_chunks_.reset();
+      tx_->req_chunks_.reset();
       break;
     default:
       req_body_ = BodyKind::None;
@@ -231,7 +265,7 @@ void HttpSession::begin_request() {
   }
   if (snapshot_->select_hook) {
     // The hook decides first; the head stays in in_ (untouched) until it answers.
-    std::array<std::string_view, 4> info{req_.method, req_.target, host_, view(in_, req_.head_len)};
+    std::array<std::string_view, 4> info{tx_->req_.method, tx_->req_.target, tx_->host_, view(in_, tx_->req_.head_len)};
     select_token_ = engine_.park_for_select(*this, &info);
     req_state_ = Req::Select;
     phase_deadline_ = engine_.now() + snapshot_->timeouts.select_ms + 250;
@@ -250,21 +284,21 @@ void HttpSession::on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> 
 // The hook's pool (or the pool of its server) wins; otherwise the listener's routes decide.
 void HttpSession::route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced) {
   if (!pool) {
-    std::string_view path = path_;
+    std::string_view path = tx_->path_;
     if (size_t scheme = path.find("://"); scheme != std::string_view::npos && path.front() != '/') {
       size_t slash = path.find('/', scheme + 3);  // absolute-form: route on its path
       path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
     }
-    const Route* route = snapshot_->listeners[listener_index_].match(host_, path);
+    const Route* route = snapshot_->listeners[listener_index_].match(tx_->host_, path);
     if (!route) {
       respond_error(404, "no route for this host and path", "PR");
       return;
     }
     pool = route->pool;
   }
-  pool_ = std::move(pool);
-  forced_ = std::move(forced);
-  ++pool_->sessions;
+  tx_->pool_ = std::move(pool);
+  tx_->forced_ = std::move(forced);
+  ++tx_->pool_->sessions;
   req_state_ = Req::Connect;
   connect_next();
 }
@@ -272,39 +306,39 @@ void HttpSession::route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<
 // Chooses a server, writes the request head for it, and takes an idle connection or opens one.
 void HttpSession::connect_next() {
   for (;;) {
-    server_ = pick_server(*pool_, tried_, forced_);
-    if (!server_) {
-      ++pool_->no_server;
+    tx_->server_ = pick_server(*tx_->pool_, tx_->tried_, tx_->forced_);
+    if (!tx_->server_) {
+      ++tx_->pool_->no_server;
       respond_error(503, "no server available", "SC");
       return;
     }
-    if (to_server_.empty()) {
-      // Built once: the views in req_ point into in_, which is consumed right after.
+    if (tx_->to_server_.empty()) {
+      // Built once: the views in tx_->req_ point into in_, which is consumed right after.
       http::RequestRewrite rw;
       std::string ip = peer_.host();
       rw.client_ip = ip;
-      rw.fallback_host = server_->address;
-      http::write_request_head(req_, rw, to_server_);
-      size_t consumed = req_.head_len;
+      rw.fallback_host = tx_->server_->address;
+      http::write_request_head(tx_->req_, rw, tx_->to_server_);
+      size_t consumed = tx_->req_.head_len;
       if (req_body_ == BodyKind::Length) {
-        uint64_t avail = in_len_ - req_.head_len;
-        uint64_t prefix = std::min<uint64_t>(req_.content_length, avail);
-        to_server_.append(reinterpret_cast<const char*>(in_.get()) + req_.head_len, prefix);
+        uint64_t avail = in_len_ - tx_->req_.head_len;
+        uint64_t prefix = std::min<uint64_t>(tx_->req_.content_length, avail);
+        tx_->to_server_.append(reinterpret_cast<const char*>(in_.get()) + tx_->req_.head_len, prefix);
         consumed += prefix;
-        req_channel_.set_limit(req_.content_length - prefix);
+        tx_->req_channel_.set_limit(tx_->req_.content_length - prefix);
       }
       consume_input(consumed);
     }
-    ++server_->lb.active;
+    ++tx_->server_->lb.active;
     counted_on_server_ = true;
-    if (ServerConn* c = engine_.take_idle_conn(*server_, key_)) {
+    if (ServerConn* c = engine_.take_idle_conn(*tx_->server_, key_)) {
       conn_key_ = c->key;
       conn_reused_ = true;
       on_connected();
       return;
     }
     int err = 0;
-    ServerConn* c = engine_.open_conn(server_, key_, err);
+    ServerConn* c = engine_.open_conn(tx_->server_, key_, err);
     if (!c) {
       conn_failed(err);
       return;
@@ -318,15 +352,15 @@ void HttpSession::connect_next() {
 }
 
 void HttpSession::conn_failed(int err) {
-  ++server_->connect_failures;
+  ++tx_->server_->connect_failures;
   engine_.log_session("warn", "connect to server failed", *this, err);
-  tried_.push_back(server_->uid);
+  tx_->tried_.push_back(tx_->server_->uid);
   ++attempts_;
   close_server(false);
-  if (attempts_ <= pool_->retries) {
+  if (attempts_ <= tx_->pool_->retries) {
     connect_next();
   } else {
-    ++pool_->no_server;
+    ++tx_->pool_->no_server;
     respond_error(503, "no server could be reached", "SC");
   }
 }
@@ -334,26 +368,26 @@ void HttpSession::conn_failed(int err) {
 void HttpSession::on_connected() {
   connect_done_ = engine_.now();
   last_activity_ = connect_done_;
-  ++server_->requests;
-  ++server_->sessions;
+  ++tx_->server_->requests;
+  ++tx_->server_->sessions;
   req_state_ = Req::Body;
   resp_state_ = Resp::Head;
-  resp_ = http::ResponseHead{};
-  rlen_ = rscan_ = 0;
+  tx_->resp_ = http::ResponseHead{};
+  tx_->rlen_ = tx_->rscan_ = 0;
 }
 
 bool HttpSession::flush_to_server() {
-  if (to_server_off_ >= to_server_.size()) return false;
+  if (!tx_ || tx_->to_server_off_ >= tx_->to_server_.size()) return false;
   ServerConn* c = engine_.find_conn(conn_key_);
   if (!c || !c->ep.writable) return false;
-  size_t want = to_server_.size() - to_server_off_;
-  ssize_t n = ::send(c->ep.fd.get(), to_server_.data() + to_server_off_, want, MSG_NOSIGNAL | MSG_DONTWAIT);
+  size_t want = tx_->to_server_.size() - tx_->to_server_off_;
+  ssize_t n = ::send(c->ep.fd.get(), tx_->to_server_.data() + tx_->to_server_off_, want, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN) {
       c->ep.writable = false;
       return false;
     }
-    if (resp_state_ == Resp::Head && rlen_ == 0) {
+    if (resp_state_ == Resp::Head && tx_->rlen_ == 0) {
       respond_error(502, "server closed the connection", "SH");
     } else {
       abort("SD");
@@ -361,14 +395,14 @@ bool HttpSession::flush_to_server() {
     return true;
   }
   request_sent_any_ = true;
-  server_->traffic.bytes_out += static_cast<uint64_t>(n);
-  server_->traffic.bytes_copied += static_cast<uint64_t>(n);
+  tx_->server_->traffic.bytes_out += static_cast<uint64_t>(n);
+  tx_->server_->traffic.bytes_copied += static_cast<uint64_t>(n);
   engine_.totals().bytes_copied += static_cast<uint64_t>(n);
   if (static_cast<size_t>(n) < want) c->ep.writable = false;
-  to_server_off_ += static_cast<size_t>(n);
-  if (to_server_off_ == to_server_.size()) {
-    to_server_.clear();
-    to_server_off_ = 0;
+  tx_->to_server_off_ += static_cast<size_t>(n);
+  if (tx_->to_server_off_ == tx_->to_server_.size()) {
+    tx_->to_server_.clear();
+    tx_->to_server_off_ = 0;
   }
   last_activity_ = engine_.now();
   return true;
@@ -376,30 +410,30 @@ bool HttpSession::flush_to_server() {
 
 bool HttpSession::forward_request_body() {
   bool progress = flush_to_server();
-  if (closed() || !to_server_.empty()) return progress;
+  if (closed() || !tx_->to_server_.empty()) return progress;
   switch (req_body_) {
     case BodyKind::None:
     case BodyKind::UntilClose:
       req_state_ = Req::Done;
       return true;
     case BodyKind::Length:
-      if (!drained(req_channel_) && !pump_request_channel(progress)) return true;
-      if (drained(req_channel_)) {
+      if (!drained(tx_->req_channel_) && !pump_request_channel(progress)) return true;
+      if (drained(tx_->req_channel_)) {
         req_state_ = Req::Done;
         progress = true;
       }
       return progress;
     case BodyKind::Chunked: {
       // Inside a large chunk with nothing buffered: splice its data, then let the decoder skip it.
-      if (req_chunk_splice_ > 0 || (in_len_ == 0 && req_chunks_.data_left() >= snapshot_->tuning.splice_threshold)) {
-        if (req_chunk_splice_ == 0) {
-          req_chunk_splice_ = req_chunks_.data_left();
-          req_channel_.set_limit(req_chunk_splice_);
+      if (tx_->req_chunk_splice_ > 0 || (in_len_ == 0 && tx_->req_chunks_.data_left() >= snapshot_->tuning.splice_threshold)) {
+        if (tx_->req_chunk_splice_ == 0) {
+          tx_->req_chunk_splice_ = tx_->req_chunks_.data_left();
+          tx_->req_channel_.set_limit(tx_->req_chunk_splice_);
         }
         if (!pump_request_channel(progress)) return true;
-        if (!drained(req_channel_)) return progress;
-        req_chunks_.skip_data(req_chunk_splice_);
-        req_chunk_splice_ = 0;
+        if (!drained(tx_->req_channel_)) return progress;
+        tx_->req_chunks_.skip_data(tx_->req_chunk_splice_);
+        tx_->req_chunk_splice_ = 0;
         progress = true;
       }
       // Read whenever there is room: a framing line cut at the end of the buffer needs the
@@ -407,7 +441,7 @@ bool HttpSession::forward_request_body() {
       progress = fill_client_buffer() || progress;
       if (closed()) return true;
       bool done = false;
-      long used = forward_chunks(req_chunks_, view(in_, in_len_), to_server_, false, done);
+      long used = forward_chunks(tx_->req_chunks_, view(in_, in_len_), tx_->to_server_, false, done);
       if (used < 0) {
         respond_error(400, "invalid chunked body", "PR");
         return true;
@@ -425,19 +459,19 @@ bool HttpSession::forward_request_body() {
   return progress;
 }
 
-// Moves request body bytes client -> server through req_channel_, up to its limit (spliced
+// Moves request body bytes client -> server through tx_->req_channel_, up to its limit (spliced
 // when large). False when that aborted the session.
 bool HttpSession::pump_request_channel(bool& progress) {
   ServerConn* c = engine_.find_conn(conn_key_);
   if (!c) return true;
   ChannelTraffic t;
-  PumpResult r = req_channel_.pump(client_.fd.get(), client_.readable, c->ep.fd.get(), c->ep.writable, kReadBudget, t);
+  PumpResult r = tx_->req_channel_.pump(client_.fd.get(), client_.readable, c->ep.fd.get(), c->ep.writable, kReadBudget, t);
   uint64_t out = t.bytes_spliced + t.bytes_copied;
   bytes_from_client_ += t.bytes_in;
   listener_counters_->traffic.bytes_in += t.bytes_in;
-  server_->traffic.bytes_out += out;
-  server_->traffic.bytes_spliced += t.bytes_spliced;
-  server_->traffic.bytes_copied += t.bytes_copied;
+  tx_->server_->traffic.bytes_out += out;
+  tx_->server_->traffic.bytes_spliced += t.bytes_spliced;
+  tx_->server_->traffic.bytes_copied += t.bytes_copied;
   engine_.totals().bytes_spliced += t.bytes_spliced;
   engine_.totals().bytes_copied += t.bytes_copied;
   if (t.bytes_in || out) {
@@ -445,7 +479,7 @@ bool HttpSession::pump_request_channel(bool& progress) {
     request_sent_any_ = true;
     progress = true;
   }
-  if (r == PumpResult::Error || (req_channel_.source_ended() && req_channel_.limit() > 0)) {
+  if (r == PumpResult::Error || (tx_->req_channel_.source_ended() && tx_->req_channel_.limit() > 0)) {
     abort("CD");  // a socket error, or the client ended before its body did
     return false;
   }
@@ -453,15 +487,15 @@ bool HttpSession::pump_request_channel(bool& progress) {
   return true;
 }
 
-// The response-side twin: server -> client through resp_channel_. With `bounded`, the server
+// The response-side twin: server -> client through tx_->resp_channel_. With `bounded`, the server
 // ending before the limit is an error (a body shorter than announced).
 bool HttpSession::pump_response_channel(bool& progress, bool bounded) {
   ServerConn* c = engine_.find_conn(conn_key_);
   if (!c) return true;
   ChannelTraffic t;
-  PumpResult r = resp_channel_.pump(c->ep.fd.get(), c->ep.readable, client_.fd.get(), client_.writable, kReadBudget, t);
+  PumpResult r = tx_->resp_channel_.pump(c->ep.fd.get(), c->ep.readable, client_.fd.get(), client_.writable, kReadBudget, t);
   uint64_t out = t.bytes_spliced + t.bytes_copied;
-  server_->traffic.bytes_in += t.bytes_in;
+  tx_->server_->traffic.bytes_in += t.bytes_in;
   bytes_to_client_ += out;
   TrafficCounters& l = listener_counters_->traffic;
   l.bytes_out += out;
@@ -473,7 +507,7 @@ bool HttpSession::pump_response_channel(bool& progress, bool bounded) {
     last_activity_ = engine_.now();
     progress = true;
   }
-  if (r == PumpResult::Error || (bounded && resp_channel_.source_ended() && resp_channel_.limit() > 0)) {
+  if (r == PumpResult::Error || (bounded && tx_->resp_channel_.source_ended() && tx_->resp_channel_.limit() > 0)) {
     abort("SD");
     return false;
   }
@@ -499,16 +533,16 @@ bool HttpSession::step_response() {
 bool HttpSession::fill_response_buffer() {
   ServerConn* c = engine_.find_conn(conn_key_);
   if (!c || !c->ep.readable) return false;
-  if (!rbuf_) {
-    rbuf_ = engine_.buffers().acquire();
-    rlen_ = 0;
+  if (!tx_->rbuf_) {
+    tx_->rbuf_ = engine_.buffers().acquire();
+    tx_->rlen_ = 0;
   }
-  size_t room = engine_.buffers().buffer_size() - rlen_;
+  size_t room = engine_.buffers().buffer_size() - tx_->rlen_;
   if (room == 0) return false;
-  ssize_t n = ::recv(c->ep.fd.get(), rbuf_.get() + rlen_, room, MSG_DONTWAIT);
+  ssize_t n = ::recv(c->ep.fd.get(), tx_->rbuf_.get() + tx_->rlen_, room, MSG_DONTWAIT);
   if (n > 0) {
-    rlen_ += static_cast<size_t>(n);
-    server_->traffic.bytes_in += static_cast<uint64_t>(n);
+    tx_->rlen_ += static_cast<size_t>(n);
+    tx_->server_->traffic.bytes_in += static_cast<uint64_t>(n);
     last_activity_ = engine_.now();
     if (static_cast<size_t>(n) < room) c->ep.readable = false;
     return true;
@@ -525,16 +559,16 @@ bool HttpSession::fill_response_buffer() {
 
 bool HttpSession::read_response_head() {
   bool progress = fill_response_buffer();
-  if (rlen_ == 0) {
+  if (tx_->rlen_ == 0) {
     ServerConn* c = engine_.find_conn(conn_key_);
     if (c && c->ep.hangup) respond_error(502, "server closed the connection without a response", "SH");
     return progress;
   }
-  std::string_view data = view(rbuf_, rlen_);
-  size_t end = http::find_head_end(data, rscan_);
+  std::string_view data = view(tx_->rbuf_, tx_->rlen_);
+  size_t end = http::find_head_end(data, tx_->rscan_);
   if (end == 0) {
     ServerConn* c = engine_.find_conn(conn_key_);
-    if (rlen_ >= engine_.buffers().buffer_size()) {
+    if (tx_->rlen_ >= engine_.buffers().buffer_size()) {
       respond_error(502, "response head too large", "PH");
     } else if (c && c->ep.hangup) {
       respond_error(502, "server closed the connection mid-response", "SH");
@@ -543,17 +577,17 @@ bool HttpSession::read_response_head() {
   }
   http::Limits limits;
   http::ParseError err{};
-  resp_ = http::ResponseHead{};
-  if (http::parse_response(data.substr(0, end), method_, limits, resp_, err) != http::ParseStatus::Done) {
+  tx_->resp_ = http::ResponseHead{};
+  if (http::parse_response(data.substr(0, end), tx_->method_, limits, tx_->resp_, err) != http::ParseStatus::Done) {
     respond_error(502, "invalid response from server", "PH");
     return true;
   }
-  if (resp_.status >= 100 && resp_.status < 200 && resp_.status != 101) {
+  if (tx_->resp_.status >= 100 && tx_->resp_.status < 200 && tx_->resp_.status != 101) {
     // Interim responses (100 Continue, 103 Early Hints) pass through as they are.
-    to_client_.append(data.substr(0, resp_.head_len));
-    memmove(rbuf_.get(), rbuf_.get() + resp_.head_len, rlen_ - resp_.head_len);
-    rlen_ -= resp_.head_len;
-    rscan_ = 0;
+    tx_->to_client_.append(data.substr(0, tx_->resp_.head_len));
+    memmove(tx_->rbuf_.get(), tx_->rbuf_.get() + tx_->resp_.head_len, tx_->rlen_ - tx_->resp_.head_len);
+    tx_->rlen_ -= tx_->resp_.head_len;
+    tx_->rscan_ = 0;
     flush_to_client();
     return true;
   }
@@ -562,26 +596,26 @@ bool HttpSession::read_response_head() {
 }
 
 void HttpSession::begin_response() {
-  status_ = resp_.status;
+  status_ = tx_->resp_.status;
   resp_start_ = engine_.now();
   account_response(status_);
-  if (resp_.tunnel) {
+  if (tx_->resp_.tunnel) {
     // Switching protocols: everything after the head belongs to the new protocol.
-    to_client_.append(view(rbuf_, rlen_));
-    rlen_ = 0;
-    to_server_.append(view(in_, in_len_));
+    tx_->to_client_.append(view(tx_->rbuf_, tx_->rlen_));
+    tx_->rlen_ = 0;
+    tx_->to_server_.append(view(in_, in_len_));
     in_len_ = 0;
     mode_ = Mode::Tunnel;
     server_reusable_ = false;
     return;
   }
-  switch (resp_.framing) {
+  switch (tx_->resp_.framing) {
     case http::Framing::ContentLength:
       resp_body_ = BodyKind::Length;
       break;
     case http::Framing::Chunked:
       resp_body_ = BodyKind::Chunked;
-      resp_chunks_.reset();
+      tx_->resp_chunks_.reset();
       break;
     case http::Framing::UntilClose:
       resp_body_ = BodyKind::UntilClose;
@@ -595,27 +629,27 @@ void HttpSession::begin_response() {
   // the body is marked by the close, or when the request is still arriving (an early response).
   close_client_after_ = !client_keep_alive_ || resp_body_ == BodyKind::UntilClose || dechunk_ ||
                         req_state_ != Req::Done || client_eof_;
-  server_reusable_ = resp_.keep_alive && resp_body_ != BodyKind::UntilClose;
+  server_reusable_ = tx_->resp_.keep_alive && resp_body_ != BodyKind::UntilClose;
 
   http::ResponseRewrite rw;
   rw.close_client = close_client_after_;
   rw.client_http10 = client_http10_;
   rw.dechunk = dechunk_;
-  http::write_response_head(resp_, rw, to_client_);
+  http::write_response_head(tx_->resp_, rw, tx_->to_client_);
 
-  std::string_view rest = view(rbuf_, rlen_).substr(resp_.head_len);
+  std::string_view rest = view(tx_->rbuf_, tx_->rlen_).substr(tx_->resp_.head_len);
   size_t used = 0;
   switch (resp_body_) {
     case BodyKind::Length: {
-      uint64_t prefix = std::min<uint64_t>(resp_.content_length, rest.size());
-      to_client_.append(rest.substr(0, prefix));
+      uint64_t prefix = std::min<uint64_t>(tx_->resp_.content_length, rest.size());
+      tx_->to_client_.append(rest.substr(0, prefix));
       used = prefix;
-      resp_channel_.set_limit(resp_.content_length - prefix);
+      tx_->resp_channel_.set_limit(tx_->resp_.content_length - prefix);
       break;
     }
     case BodyKind::Chunked: {
       bool done = false;
-      long n = forward_chunks(resp_chunks_, rest, to_client_, dechunk_, done);
+      long n = forward_chunks(tx_->resp_chunks_, rest, tx_->to_client_, dechunk_, done);
       if (n < 0) {
         abort("SD");
         return;
@@ -625,23 +659,23 @@ void HttpSession::begin_response() {
       break;
     }
     case BodyKind::UntilClose:
-      to_client_.append(rest);
+      tx_->to_client_.append(rest);
       used = rest.size();
-      resp_channel_.set_limit(Channel::kUnlimited);
+      tx_->resp_channel_.set_limit(Channel::kUnlimited);
       break;
     case BodyKind::None:
       break;
   }
   if (used < rest.size()) server_reusable_ = false;  // bytes beyond the response: never reuse
-  rlen_ = 0;
-  rscan_ = 0;
+  tx_->rlen_ = 0;
+  tx_->rscan_ = 0;
   resp_state_ = Resp::Body;
 }
 
 bool HttpSession::flush_to_client() {
-  if (to_client_off_ >= to_client_.size() || !client_.writable) return false;
-  size_t want = to_client_.size() - to_client_off_;
-  ssize_t n = ::send(client_.fd.get(), to_client_.data() + to_client_off_, want, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (!tx_ || tx_->to_client_off_ >= tx_->to_client_.size() || !client_.writable) return false;
+  size_t want = tx_->to_client_.size() - tx_->to_client_off_;
+  ssize_t n = ::send(client_.fd.get(), tx_->to_client_.data() + tx_->to_client_off_, want, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       client_.writable = false;
@@ -651,14 +685,14 @@ bool HttpSession::flush_to_client() {
     return true;
   }
   if (static_cast<size_t>(n) < want) client_.writable = false;
-  to_client_off_ += static_cast<size_t>(n);
+  tx_->to_client_off_ += static_cast<size_t>(n);
   bytes_to_client_ += static_cast<uint64_t>(n);
   listener_counters_->traffic.bytes_out += static_cast<uint64_t>(n);
   listener_counters_->traffic.bytes_copied += static_cast<uint64_t>(n);
   engine_.totals().bytes_copied += static_cast<uint64_t>(n);
-  if (to_client_off_ == to_client_.size()) {
-    to_client_.clear();
-    to_client_off_ = 0;
+  if (tx_->to_client_off_ == tx_->to_client_.size()) {
+    tx_->to_client_.clear();
+    tx_->to_client_off_ = 0;
   }
   last_activity_ = engine_.now();
   return true;
@@ -666,46 +700,46 @@ bool HttpSession::flush_to_client() {
 
 bool HttpSession::forward_response_body() {
   bool progress = flush_to_client();
-  if (closed() || !to_client_.empty()) return progress;
+  if (closed() || !tx_->to_client_.empty()) return progress;
   ServerConn* c = engine_.find_conn(conn_key_);
   switch (resp_body_) {
     case BodyKind::None:
       resp_state_ = Resp::Done;
       break;
     case BodyKind::Length:
-      if (!drained(resp_channel_) && !pump_response_channel(progress, true)) return true;
-      if (!drained(resp_channel_)) return progress;
+      if (!drained(tx_->resp_channel_) && !pump_response_channel(progress, true)) return true;
+      if (!drained(tx_->resp_channel_)) return progress;
       resp_state_ = Resp::Done;
       break;
     case BodyKind::UntilClose:
       if (!pump_response_channel(progress, false)) return true;
-      if (!resp_channel_.source_ended() || resp_channel_.held()) return progress;
+      if (!tx_->resp_channel_.source_ended() || tx_->resp_channel_.held()) return progress;
       resp_state_ = Resp::Done;
       break;
     case BodyKind::Chunked: {
-      if (resp_chunk_splice_ > 0 || (rlen_ == 0 && resp_chunks_.data_left() >= snapshot_->tuning.splice_threshold)) {
-        if (resp_chunk_splice_ == 0) {
-          resp_chunk_splice_ = resp_chunks_.data_left();
-          resp_channel_.set_limit(resp_chunk_splice_);
+      if (tx_->resp_chunk_splice_ > 0 || (tx_->rlen_ == 0 && tx_->resp_chunks_.data_left() >= snapshot_->tuning.splice_threshold)) {
+        if (tx_->resp_chunk_splice_ == 0) {
+          tx_->resp_chunk_splice_ = tx_->resp_chunks_.data_left();
+          tx_->resp_channel_.set_limit(tx_->resp_chunk_splice_);
         }
         if (!pump_response_channel(progress, true)) return true;
-        if (!drained(resp_channel_)) return progress;
-        resp_chunks_.skip_data(resp_chunk_splice_);
-        resp_chunk_splice_ = 0;
+        if (!drained(tx_->resp_channel_)) return progress;
+        tx_->resp_chunks_.skip_data(tx_->resp_chunk_splice_);
+        tx_->resp_chunk_splice_ = 0;
         progress = true;
       }
       progress = fill_response_buffer() || progress;
       bool done = false;
-      long used = forward_chunks(resp_chunks_, view(rbuf_, rlen_), to_client_, dechunk_, done);
+      long used = forward_chunks(tx_->resp_chunks_, view(tx_->rbuf_, tx_->rlen_), tx_->to_client_, dechunk_, done);
       if (used < 0 || (used == 0 && !done && c && c->ep.hangup && !c->ep.readable)) {
         abort("SD");  // invalid framing, or the server ended inside the body
         return true;
       }
-      memmove(rbuf_.get(), rbuf_.get() + used, rlen_ - static_cast<size_t>(used));
-      rlen_ -= static_cast<size_t>(used);
+      memmove(tx_->rbuf_.get(), tx_->rbuf_.get() + used, tx_->rlen_ - static_cast<size_t>(used));
+      tx_->rlen_ -= static_cast<size_t>(used);
       if (done) {
-        if (rlen_ > 0) server_reusable_ = false;
-        rlen_ = 0;
+        if (tx_->rlen_ > 0) server_reusable_ = false;
+        tx_->rlen_ = 0;
         resp_body_ = BodyKind::None;
       }
       flush_to_client();
@@ -729,15 +763,7 @@ bool HttpSession::forward_response_body() {
 void HttpSession::finish_transaction() {
   log_access();
   bytes_from_client_ = bytes_to_client_ = 0;
-  close_server(server_reusable_ && req_state_ == Req::Done && rlen_ == 0);
-  if (rbuf_) {
-    engine_.buffers().release(std::move(rbuf_));
-    rbuf_.reset();
-  }
-  rlen_ = rscan_ = 0;
-  pool_.reset();
-  server_.reset();
-  req_ = http::RequestHead{};
+  close_server(server_reusable_ && req_state_ == Req::Done && tx_->rlen_ == 0);
   resp_state_ = Resp::Idle;
   req_state_ = Req::Head;
   req_start_ = last_activity_ = engine_.now();
@@ -745,7 +771,9 @@ void HttpSession::finish_transaction() {
   if (close_client_after_ || client_eof_) {
     // Graceful end: the response is written; FIN, then drain whatever the client still sends.
     mode_ = Mode::Generated;
+    return;
   }
+  release_tx();  // idle between requests: the transaction's memory goes back to the pool
 }
 
 // ---- tunnel and endings ----
@@ -754,7 +782,7 @@ bool HttpSession::run_tunnel() {
   bool progress = flush_to_client();
   progress = flush_to_server() || progress;
   if (closed()) return true;
-  if (!to_client_.empty() || !to_server_.empty()) return progress;
+  if (!tx_->to_client_.empty() || !tx_->to_server_.empty()) return progress;
   ServerConn* c = engine_.find_conn(conn_key_);
   if (!c) {
     close();
@@ -762,8 +790,8 @@ bool HttpSession::run_tunnel() {
   }
   ChannelTraffic tu;
   ChannelTraffic td;
-  PumpResult ru = up_.pump(client_.fd.get(), client_.readable, c->ep.fd.get(), c->ep.writable, kReadBudget, tu);
-  PumpResult rd = down_.pump(c->ep.fd.get(), c->ep.readable, client_.fd.get(), client_.writable, kReadBudget, td);
+  PumpResult ru = tx_->up_.pump(client_.fd.get(), client_.readable, c->ep.fd.get(), c->ep.writable, kReadBudget, tu);
+  PumpResult rd = tx_->down_.pump(c->ep.fd.get(), c->ep.readable, client_.fd.get(), client_.writable, kReadBudget, td);
   uint64_t moved = tu.bytes_in + td.bytes_in;
   if (moved) last_activity_ = engine_.now();
   engine_.totals().bytes_spliced += tu.bytes_spliced + td.bytes_spliced;
@@ -774,7 +802,7 @@ bool HttpSession::run_tunnel() {
     abort("SD");
     return true;
   }
-  if (up_.finished() && down_.finished()) {
+  if (tx_->up_.finished() && tx_->down_.finished()) {
     log_access();
     close();
     return true;
@@ -792,8 +820,8 @@ void HttpSession::respond_error(int status, const char* detail, const char* term
   status_ = status;
   account_response(status);
   close_server(false);
-  to_client_ = http::generated_response(status, detail);
-  to_client_off_ = 0;
+  tx().to_client_ = http::generated_response(status, detail);
+  tx_->to_client_off_ = 0;
   log_access();
   mode_ = Mode::Generated;
 }
@@ -804,7 +832,7 @@ bool HttpSession::run_linger() {
   bool progress = false;
   if (mode_ == Mode::Generated) {
     progress = flush_to_client();
-    if (closed() || !to_client_.empty()) return progress;
+    if (closed() || (tx_ && !tx_->to_client_.empty())) return progress;
     ::shutdown(client_.fd.get(), SHUT_WR);
     close_server(false);
     mode_ = Mode::Linger;
@@ -893,7 +921,7 @@ void HttpSession::on_timer() {
 }
 
 void HttpSession::close_server(bool reusable) {
-  if (counted_on_server_ && server_) --server_->lb.active;
+  if (counted_on_server_ && tx_ && tx_->server_) --tx_->server_->lb.active;
   counted_on_server_ = false;
   if (conn_key_ == 0) return;
   if (ServerConn* c = engine_.find_conn(conn_key_)) engine_.release_conn(*c, reusable);
@@ -912,14 +940,9 @@ void HttpSession::abort(const char* termination) {
 void HttpSession::close() {
   if (closed()) return;
   close_server(false);
-  req_channel_.release();
-  resp_channel_.release();
-  up_.release();
-  down_.release();
+  release_tx();
   if (in_) engine_.buffers().release(std::move(in_));
-  if (rbuf_) engine_.buffers().release(std::move(rbuf_));
   in_.reset();
-  rbuf_.reset();
   client_ = Endpoint{};
   mark_closed();
 }
@@ -931,14 +954,14 @@ void HttpSession::account_response(int status) {
 }
 
 void HttpSession::log_access() {
-  if (!snapshot_->access_log || (method_.empty() && status_ == 0)) return;
+  if (!snapshot_->access_log || !tx_ || (tx_->method_.empty() && status_ == 0)) return;
   int64_t now = engine_.now();
   JsonWriter w;
   w.field("level", "access").field("msg", "request");
   w.field("listener", snapshot_->listeners[listener_index_].name);
-  if (pool_) w.field("pool", pool_->name);
-  if (server_) w.field("server", server_->address);
-  w.field("client", peer_.to_string()).field("method", method_).field("path", path_);
+  if (tx_->pool_) w.field("pool", tx_->pool_->name);
+  if (tx_->server_) w.field("server", tx_->server_->address);
+  w.field("client", peer_.to_string()).field("method", tx_->method_).field("path", tx_->path_);
   w.field("status", status_).field("bytesIn", bytes_from_client_).field("bytesOut", bytes_to_client_);
   // Milliseconds from the request's first byte: to a server connection, to the response head,
   // to now; -1 for a phase never reached.

@@ -27,14 +27,59 @@
 
 namespace epoxy {
 
+// The request-side half of an HTTP session (haproxy's h1s next to the h1c): everything one
+// transaction needs — heads, decoders, staging strings, body channels, the server chosen.
+// Taken from the engine's pool when a request head is complete and given back when the
+// transaction ends, so an idle keep-alive connection holds none of it.
+struct HttpTx {
+  HttpTx(BufferPool& buffers, PipePool& pipes, size_t splice_threshold)
+      : req_channel_(buffers, pipes, splice_threshold),
+        resp_channel_(buffers, pipes, splice_threshold),
+        up_(buffers, pipes, splice_threshold),
+        down_(buffers, pipes, splice_threshold) {
+    req_channel_.set_shutdown_at_end(false);
+    resp_channel_.set_shutdown_at_end(false);
+  }
+  // Ready for another transaction; keeps capacities (header vectors, strings) for speed.
+  void reset();
+
+  http::RequestHead req_;
+  std::string method_;
+  std::string path_;
+  std::string host_;
+  http::ChunkedDecoder req_chunks_;
+  std::string to_server_;
+  size_t to_server_off_ = 0;
+  Channel req_channel_;  // request body bytes beyond the buffer (length or large chunks), spliced when large
+  uint64_t req_chunk_splice_ = 0;  // chunk data bytes being moved by req_channel_
+
+  std::shared_ptr<Pool> pool_;
+  std::shared_ptr<Server> server_;
+  std::shared_ptr<Server> forced_;
+  std::vector<uint32_t> tried_;
+
+  Buffer rbuf_;  // response head and small bodies
+  size_t rlen_ = 0;
+  size_t rscan_ = 0;
+  http::ResponseHead resp_;
+  http::ChunkedDecoder resp_chunks_;
+  std::string to_client_;
+  size_t to_client_off_ = 0;
+  Channel resp_channel_;  // response body bytes (length, close-delimited, large chunks)
+  uint64_t resp_chunk_splice_ = 0;
+
+  Channel up_;  // tunnel after 101 Switching Protocols
+  Channel down_;
+};
+
 class HttpSession final : public Session {
  public:
   HttpSession(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> snapshot, uint32_t listener_index,
               Fd client, const SockAddr& peer);
   ~HttpSession() override;
 
-  const Pool* pool() const override { return pool_.get(); }
-  const Server* server() const override { return server_.get(); }
+  const Pool* pool() const override { return tx_ ? tx_->pool_.get() : nullptr; }
+  const Server* server() const override { return tx_ ? tx_->server_.get() : nullptr; }
 
   void start() override;
   void on_client_event(uint32_t events) override;
@@ -83,6 +128,8 @@ class HttpSession final : public Session {
   void close();
   void log_access();
   void account_response(int status);
+  HttpTx& tx();  // the current transaction's state, taken from the pool on first use
+  void release_tx();
 
   Mode mode_ = Mode::Http;
   Req req_state_ = Req::Head;
@@ -94,50 +141,21 @@ class HttpSession final : public Session {
   size_t scan_ = 0;  // find_head_end() resumes here
   bool client_eof_ = false;
 
-  // Current request.
-  http::RequestHead req_;
-  std::string method_;
-  std::string path_;
-  std::string host_;
+  // Current request (small state; the large per-request parts live in tx_).
   bool client_keep_alive_ = true;
   bool client_http10_ = false;
   BodyKind req_body_ = BodyKind::None;
-  http::ChunkedDecoder req_chunks_;
-  std::string to_server_;
-  size_t to_server_off_ = 0;
-  Channel req_channel_;  // request body bytes beyond the buffer (length or large chunks), spliced when large
-  uint64_t req_chunk_splice_ = 0;  // chunk data bytes being moved by req_channel_
-
-  // Server side.
-  std::shared_ptr<Pool> pool_;
-  std::shared_ptr<Server> server_;
-  std::shared_ptr<Server> forced_;
-  std::vector<uint32_t> tried_;
   uint32_t attempts_ = 0;
   uint64_t conn_key_ = 0;
   bool conn_reused_ = false;
   bool counted_on_server_ = false;
   bool request_sent_any_ = false;  // a byte of this request reached the server: no redispatch
-
-  // Response.
-  Buffer rbuf_;
-  size_t rlen_ = 0;
-  size_t rscan_ = 0;
-  http::ResponseHead resp_;
   int status_ = 0;
   BodyKind resp_body_ = BodyKind::None;
   bool dechunk_ = false;
   bool close_client_after_ = false;
   bool server_reusable_ = true;
-  http::ChunkedDecoder resp_chunks_;
-  std::string to_client_;
-  size_t to_client_off_ = 0;
-  Channel resp_channel_;  // response body bytes (length, close-delimited, large chunks)
-  uint64_t resp_chunk_splice_ = 0;
-
-  // Tunnel (after 101 Switching Protocols).
-  Channel up_;
-  Channel down_;
+  std::unique_ptr<HttpTx> tx_;
 
   // Timing (ms) and accounting for the access log.
   int64_t conn_start_ = 0;
