@@ -2,12 +2,24 @@
 // Arguments are `report.json:exitcode` pairs. A report that is missing or unreadable (the runner
 // crashed), or a step that failed although its report shows no failed test (a sanitizer or leak
 // check after the tests), counts as one failure.
+// An argument `step:NAME:exitcode` is a step without a report (the fuzzer): one test, passed
+// when the exit code is 0, failed otherwise.
 import { readFileSync } from 'node:fs';
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 for (const arg of process.argv.slice(2)) {
+  if (arg.startsWith('step:')) {
+    const [, name, rc] = arg.split(':');
+    if (rc !== undefined && rc !== '' && Number(rc) === 0) {
+      passed += 1;
+    } else {
+      console.error(`ci: step ${name} exited ${rc}`);
+      failed += 1;
+    }
+    continue;
+  }
   const at = arg.lastIndexOf(':');
   const file = arg.slice(0, at);
   const code = Number(arg.slice(at + 1));

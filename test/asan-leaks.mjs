@@ -33,6 +33,36 @@ async function roundTrip(size) {
   c.destroy();
 }
 for (let i = 0; i < 20; i++) await roundTrip(i % 2 ? 4 * 1024 * 1024 : 100);
+
+// HTTP mode: keep-alive requests with bodies, a chunked response, a 404, pooled server conns.
+import http from 'node:http';
+const web = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => (req.url === '/chunked' ? (res.write('a'), res.end('b')) : res.end('ok')));
+}).listen(0, '127.0.0.1');
+await once(web, 'listening');
+const httpProxy = await Proxy.start(
+  {
+    listeners: [{ name: 'h', bind: `127.0.0.1:${proxyPort + 1}`, mode: 'http', routes: [{ host: 'web.test', pool: 'w' }] }],
+    pools: { w: { servers: [`127.0.0.1:${web.address().port}`] } },
+    accessLog: true,
+  },
+  { logger: silentLogger() },
+);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+const get = (path, host = 'web.test', body) =>
+  new Promise((resolve, reject) => {
+    const r = http.request({ port: proxyPort + 1, host: '127.0.0.1', path, method: body ? 'POST' : 'GET', headers: { host }, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    r.on('error', reject);
+    r.end(body);
+  });
+for (let i = 0; i < 20; i++) await get(i % 3 ? '/x' : '/chunked', i % 5 ? 'web.test' : 'none.test', i % 2 ? Buffer.alloc(70000) : undefined);
+agent.destroy();
+await httpProxy.stop({ graceMs: 500 });
+web.close();
 proxy.pool('p').add('127.0.0.1:1');
 proxy.pool('p').remove('127.0.0.1:1');
 await proxy.stats();

@@ -170,8 +170,15 @@ describe('HTTP mode', () => {
     const chunked = 'POST /chunked HTTP/1.1\r\nHost: special.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;ext=1\r\nhello\r\n1\r\n!\r\n0\r\nx-t: 1\r\n\r\n';
     const { data } = await rawExchange(port, chunked);
     expect(splitResponses(data)[0]!.status).toBe(200);
+    // Identical duplicate Content-Length values are accepted, and forwarded as one plain value.
+    const dup = 'POST /dup HTTP/1.1\r\nHost: special.test\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello';
+    expect(splitResponses((await rawExchange(port, dup)).data)[0]!.status).toBe(200);
     expect(special.seen[0]!.body.equals(body)).toBe(true);
     expect(special.seen[1]!.body.toString()).toBe('hello!');
+    const seenDup = special.seen[2]!;
+    expect(seenDup.body.toString()).toBe('hello');
+    expect(seenDup.rawHeaders.filter((h) => h.toLowerCase() === 'content-length')).toHaveLength(1);
+    expect(seenDup.headers['content-length']).toBe('5');
   });
 
   it('rejects smuggling attempts with 400 and the backend never sees them', async () => {

@@ -38,8 +38,17 @@ HttpSession::HttpSession(Engine& engine, uint64_t key, std::shared_ptr<const Sna
   conn_start_ = req_start_ = last_activity_ = engine_.now();
 }
 
+// Keeps a head's header vector (its capacity) while resetting everything else.
+template <typename Head>
+void reset_head(Head& head) {
+  auto headers = std::move(head.headers);
+  head = Head{};
+  headers.clear();
+  head.headers = std::move(headers);
+}
+
 void HttpTx::reset() {
-  req_ = http::RequestHead{};
+  reset_head(req_);
   method_.clear();
   path_.clear();
   host_.clear();
@@ -54,7 +63,7 @@ void HttpTx::reset() {
   forced_.reset();
   tried_.clear();
   rlen_ = rscan_ = 0;
-  resp_ = http::ResponseHead{};
+  reset_head(resp_);
   resp_chunks_.reset();
   to_client_.clear();
   to_client_off_ = 0;
@@ -372,7 +381,7 @@ void HttpSession::on_connected() {
   ++tx_->server_->sessions;
   req_state_ = Req::Body;
   resp_state_ = Resp::Head;
-  tx_->resp_ = http::ResponseHead{};
+  reset_head(tx_->resp_);
   tx_->rlen_ = tx_->rscan_ = 0;
 }
 
@@ -577,7 +586,7 @@ bool HttpSession::read_response_head() {
   }
   http::Limits limits;
   http::ParseError err{};
-  tx_->resp_ = http::ResponseHead{};
+  reset_head(tx_->resp_);
   if (http::parse_response(data.substr(0, end), tx_->method_, limits, tx_->resp_, err) != http::ParseStatus::Done) {
     respond_error(502, "invalid response from server", "PH");
     return true;

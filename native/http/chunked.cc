@@ -14,8 +14,12 @@ using syntax::has;
 
 constexpr int kBadRequest = 400;
 
+// A CR is the start of a line end in a chunk-size line, so a misplaced one gets the rule's own
+// reason; an LF anywhere but after a CR is the bare-LF rule.
 const char* framing_char_reason(char c, const char* generic) {
-  return c == '\n' ? "bare LF in chunk framing" : syntax::bad_char_reason(c, generic);
+  if (c == '\n') return "bare LF in chunk framing";
+  if (c == '\0') return "NUL byte";
+  return generic;
 }
 
 }  // namespace

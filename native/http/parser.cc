@@ -49,6 +49,7 @@ enum class LineStatus : uint8_t { Ok, Incomplete, Error };
 
 // Cuts the line starting at `pos`: `line` without its CRLF; `pos` moves past the LF.
 LineStatus take_line(std::string_view window, size_t& pos, std::string_view& line, int status, ParseError& err) {
+  if (pos >= window.size()) return LineStatus::Incomplete;  // also: memchr never sees a null pointer
   const void* hit = std::memchr(window.data() + pos, '\n', window.size() - pos);
   if (hit == nullptr) return LineStatus::Incomplete;
   size_t lf = static_cast<size_t>(static_cast<const char*>(hit) - window.data());
@@ -449,8 +450,7 @@ bool split_host(std::string_view s, bool need_port, std::string_view& name) {
 }  // namespace
 
 size_t find_head_end(std::string_view data, size_t& scan_from) {
-  size_t floor = skip_empty_lines(data);
-  return syntax::find_empty_line_end(data, scan_from, floor);
+  return syntax::find_empty_line_end(data, scan_from, skip_empty_lines(data));
 }
 
 ParseStatus parse_request(std::string_view data, const Limits& limits, RequestHead& out, ParseError& err) {

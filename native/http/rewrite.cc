@@ -96,6 +96,7 @@ void write_request_head(const RequestHead& req, const RequestRewrite& rw, std::s
       continue;
     }
     if (iequals(h.name, "x-forwarded-proto")) continue;  // we know the scheme; the client does not decide it
+    if (iequals(h.name, "content-length")) continue;  // sent once below, as one number
     if (iequals(h.name, "host")) has_host = true;
     if (iequals(h.name, "via")) {
       out.append(h.name).append(": ").append(h.value).append(", ").append(kVia).append("\r\n");
@@ -104,6 +105,8 @@ void write_request_head(const RequestHead& req, const RequestRewrite& rw, std::s
     append_field(out, h.name, h.value);
   }
   if (!has_host && !rw.fallback_host.empty()) append_field(out, "Host", rw.fallback_host);
+  // Identical duplicates ("5, 5" or two fields) were accepted; the server sees one plain value.
+  if (req.framing == Framing::ContentLength) append_field(out, "Content-Length", std::to_string(req.content_length));
   out.append("X-Forwarded-For: ");
   if (!xff.empty()) out.append(xff).append(", ");
   out.append(rw.client_ip).append("\r\n");

@@ -148,19 +148,19 @@ inline bool parse_field_line(std::string_view line, int status, Header& out, Par
 // caller that appends bytes rescans only the new ones (the look-back reads at most two old
 // bytes). Bare LFs count as line ends here on purpose: a head that uses them is found, and then
 // rejected by the strict parse, instead of waiting for a CRLFCRLF that may never come.
-// Positions before `floor` are not looked back into (they precede the first line).
-inline size_t find_empty_line_end(std::string_view data, size_t& scan_from, size_t floor) {
-  size_t i = scan_from < floor ? floor : scan_from;
+// Positions before `start` are not looked back into (they precede the first line).
+inline size_t find_empty_line_end(std::string_view data, size_t& scan_from, size_t start) {
+  size_t i = scan_from < start ? start : scan_from;
   const char* base = data.data();
   while (i < data.size()) {
     const void* hit = std::memchr(base + i, '\n', data.size() - i);
     if (hit == nullptr) break;
     size_t lf = static_cast<size_t>(static_cast<const char*>(hit) - base);
-    if (lf >= floor + 1 && base[lf - 1] == '\n') {
+    if (lf >= start + 1 && base[lf - 1] == '\n') {
       scan_from = lf + 1;
       return lf + 1;
     }
-    if (lf >= floor + 2 && base[lf - 1] == '\r' && base[lf - 2] == '\n') {
+    if (lf >= start + 2 && base[lf - 1] == '\r' && base[lf - 2] == '\n') {
       scan_from = lf + 1;
       return lf + 1;
     }
