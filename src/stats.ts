@@ -19,6 +19,10 @@ export interface ListenerStats extends TrafficStats {
   /** accept() failures such as EMFILE; each pauses the listener for 100 ms. */
   acceptErrors: number;
   paused: boolean;
+  /** HTTP requests received. */
+  requests: number;
+  /** HTTP responses sent, by status class; `none` counts requests that ended without one. */
+  responses: { none: number; '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
 }
 
 export interface ServerStats extends TrafficStats {
@@ -29,6 +33,10 @@ export interface ServerStats extends TrafficStats {
   /** Sessions that connected to this server. */
   sessions: number;
   connectFailures: number;
+  /** HTTP requests sent to this server. */
+  requests: number;
+  /** HTTP: idle keep-alive connections held for reuse. */
+  idleConnections: number;
 }
 
 export interface PoolStats {

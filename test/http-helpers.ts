@@ -15,6 +15,8 @@ export interface HttpBackend {
   server: http.Server;
   address: string;
   seen: SeenRequest[];
+  /** TCP connections accepted so far. */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -28,6 +30,7 @@ export async function httpBackend(
 ): Promise<HttpBackend> {
   const seen: SeenRequest[] = [];
   const sockets = new Set<net.Socket>();
+  let accepted = 0;
   const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -40,6 +43,7 @@ export async function httpBackend(
     });
   });
   server.on('connection', (s) => {
+    accepted++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -50,6 +54,7 @@ export async function httpBackend(
     server,
     address: `127.0.0.1:${port}`,
     seen,
+    connections: () => accepted,
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -228,3 +228,27 @@ describe('HTTP streams', () => {
     expect(data.toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
   });
 });
+
+describe('server connection pool limits', () => {
+  it('closes idle server connections after serverIdleMs and keeps at most serverIdleMax', async () => {
+    const backend = await httpBackend('b');
+    const port = await freePort();
+    const p = await Proxy.start(
+      {
+        listeners: [{ name: 'l', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'b' }] }],
+        pools: { b: { servers: [backend.address] } },
+        engine: { serverIdleMs: 300, serverIdleMax: 2 },
+      },
+      { logger },
+    );
+    const idleNow = async () => (await p.stats()).pools[0]!.servers[0]!.idleConnections;
+    // Five requests at once need five server connections; only two stay idle afterwards.
+    await Promise.all(Array.from({ length: 5 }, (_, i) => request(port, { path: `/${i}` })));
+    expect(backend.connections()).toBe(5);
+    expect(await idleNow()).toBe(2);
+    await sleep(600);
+    expect(await idleNow()).toBe(0);
+    await p.stop({ graceMs: 100 });
+    await backend.close();
+  });
+});

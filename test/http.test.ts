@@ -100,6 +100,12 @@ describe('HTTP mode', () => {
     }
     expect(sockets.size).toBe(1);
     agent.destroy();
+    // Server connections are pooled: 50 requests each, over one reused connection per server.
+    expect(api.connections()).toBeLessThanOrEqual(2);
+    expect(web.connections()).toBeLessThanOrEqual(2);
+    const stats = await proxy.stats();
+    const idle = stats.pools.flatMap((p) => p.servers).reduce((n, s) => n + s.idleConnections, 0);
+    expect(idle).toBeGreaterThanOrEqual(2);
   });
 
   it('adds X-Forwarded-For, X-Forwarded-Proto and Via; drops hop-by-hop fields', async () => {
