@@ -252,3 +252,38 @@ describe('server connection pool limits', () => {
     await backend.close();
   });
 });
+
+describe('keep-alive race with the server', () => {
+  it('resends a request once on a new connection when a reused one was closed by the server', async () => {
+    // Answers the first request on each connection; a second one on the same connection is
+    // met with a close, as when a server's keep-alive timeout fires just as a request arrives.
+    let connections = 0;
+    const racy = net.createServer((s) => {
+      connections++;
+      let served = 0;
+      s.on('data', () => {
+        if (served++ === 0) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        else s.destroy();
+      });
+      s.on('error', () => {});
+    });
+    racy.listen(0, '127.0.0.1');
+    await once(racy, 'listening');
+    const port = await freePort();
+    const p = await Proxy.start(
+      {
+        listeners: [{ name: 'l', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'r' }] }],
+        pools: { r: { servers: [`127.0.0.1:${(racy.address() as net.AddressInfo).port}`] } },
+      },
+      { logger },
+    );
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await request(port, { path: `/${i}`, agent })).status);
+    agent.destroy();
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    expect(connections).toBe(5); // every reuse hit the race and was retried on a fresh connection
+    await p.stop({ graceMs: 100 });
+    racy.close();
+  });
+});

@@ -257,6 +257,7 @@ void HttpSession::begin_request() {
   connect_done_ = resp_start_ = 0;
   termination_ = kTermNormal;
   request_sent_any_ = false;
+  head_built_ = replay_ok_ = retried_ = false;
   tx_->tried_.clear();
   attempts_ = 0;
 
@@ -321,8 +322,9 @@ void HttpSession::connect_next() {
       respond_error(503, "no server available", "SC");
       return;
     }
-    if (tx_->to_server_.empty()) {
+    if (!head_built_) {
       // Built once: the views in tx_->req_ point into in_, which is consumed right after.
+      head_built_ = true;
       http::RequestRewrite rw;
       std::string ip = peer_.host();
       rw.client_ip = ip;
@@ -340,7 +342,8 @@ void HttpSession::connect_next() {
     }
     ++tx_->server_->lb.active;
     counted_on_server_ = true;
-    if (ServerConn* c = engine_.take_idle_conn(*tx_->server_, key_)) {
+    ServerConn* idle = retried_ ? nullptr : engine_.take_idle_conn(*tx_->server_, key_);
+    if (ServerConn* c = idle) {
       conn_key_ = c->key;
       conn_reused_ = true;
       on_connected();
@@ -383,6 +386,25 @@ void HttpSession::on_connected() {
   resp_state_ = Resp::Head;
   reset_head(tx_->resp_);
   tx_->rlen_ = tx_->rscan_ = 0;
+  // Replayable: the whole request is in to_server_ (no body, or all of it arrived with the head).
+  replay_ok_ = conn_reused_ && !retried_ &&
+               (req_body_ == BodyKind::None || (req_body_ == BodyKind::Length && tx_->req_channel_.limit() == 0));
+}
+
+bool HttpSession::server_output_pending() const { return tx_ && tx_->to_server_off_ < tx_->to_server_.size(); }
+
+// The keep-alive race: a reused connection that the server closed before reading our request.
+// Nothing of a response arrived, so the request (kept whole) goes again on a new connection.
+bool HttpSession::retry_on_fresh_connection() {
+  if (!replay_ok_ || tx_->rlen_ != 0) return false;
+  replay_ok_ = false;
+  retried_ = true;
+  close_server(false);
+  tx_->to_server_off_ = 0;
+  req_state_ = Req::Connect;
+  resp_state_ = Resp::Idle;
+  connect_next();
+  return true;
 }
 
 bool HttpSession::flush_to_server() {
@@ -396,6 +418,7 @@ bool HttpSession::flush_to_server() {
       c->ep.writable = false;
       return false;
     }
+    if (retry_on_fresh_connection()) return true;
     if (resp_state_ == Resp::Head && tx_->rlen_ == 0) {
       respond_error(502, "server closed the connection", "SH");
     } else {
@@ -409,7 +432,7 @@ bool HttpSession::flush_to_server() {
   engine_.totals().bytes_copied += static_cast<uint64_t>(n);
   if (static_cast<size_t>(n) < want) c->ep.writable = false;
   tx_->to_server_off_ += static_cast<size_t>(n);
-  if (tx_->to_server_off_ == tx_->to_server_.size()) {
+  if (tx_->to_server_off_ == tx_->to_server_.size() && !replay_ok_) {
     tx_->to_server_.clear();
     tx_->to_server_off_ = 0;
   }
@@ -419,7 +442,7 @@ bool HttpSession::flush_to_server() {
 
 bool HttpSession::forward_request_body() {
   bool progress = flush_to_server();
-  if (closed() || !tx_->to_server_.empty()) return progress;
+  if (closed() || server_output_pending()) return progress;
   switch (req_body_) {
     case BodyKind::None:
     case BodyKind::UntilClose:
@@ -570,7 +593,9 @@ bool HttpSession::read_response_head() {
   bool progress = fill_response_buffer();
   if (tx_->rlen_ == 0) {
     ServerConn* c = engine_.find_conn(conn_key_);
-    if (c && c->ep.hangup) respond_error(502, "server closed the connection without a response", "SH");
+    if (c && c->ep.hangup && !retry_on_fresh_connection()) {
+      respond_error(502, "server closed the connection without a response", "SH");
+    }
     return progress;
   }
   std::string_view data = view(tx_->rbuf_, tx_->rlen_);
@@ -605,6 +630,11 @@ bool HttpSession::read_response_head() {
 }
 
 void HttpSession::begin_response() {
+  if (replay_ok_) {
+    replay_ok_ = false;  // a response arrived: no replay any more
+    tx_->to_server_.clear();
+    tx_->to_server_off_ = 0;
+  }
   status_ = tx_->resp_.status;
   resp_start_ = engine_.now();
   account_response(status_);
@@ -791,7 +821,7 @@ bool HttpSession::run_tunnel() {
   bool progress = flush_to_client();
   progress = flush_to_server() || progress;
   if (closed()) return true;
-  if (!tx_->to_client_.empty() || !tx_->to_server_.empty()) return progress;
+  if (!tx_->to_client_.empty() || server_output_pending()) return progress;
   ServerConn* c = engine_.find_conn(conn_key_);
   if (!c) {
     close();

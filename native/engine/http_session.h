@@ -116,6 +116,8 @@ class HttpSession final : public Session {
   void finish_transaction();
   // both
   bool flush_to_server();
+  bool server_output_pending() const;
+  bool retry_on_fresh_connection();
   bool flush_to_client();
   bool fill_client_buffer();
   bool fill_response_buffer();
@@ -155,6 +157,12 @@ class HttpSession final : public Session {
   bool dechunk_ = false;
   bool close_client_after_ = false;
   bool server_reusable_ = true;
+  bool head_built_ = false;
+  // The request went out whole on a reused server connection and is kept until the response
+  // head arrives: if the server had closed that connection meanwhile (the keep-alive race), it
+  // is sent again, once, on a fresh connection.
+  bool replay_ok_ = false;
+  bool retried_ = false;
   std::unique_ptr<HttpTx> tx_;
 
   // Timing (ms) and accounting for the access log.
