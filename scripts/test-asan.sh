@@ -37,7 +37,13 @@ LD_PRELOAD="$asan_lib $ubsan_lib" node "$root/node_modules/vitest/vitest.mjs" ru
 # allocation stack passes through the addon (an epoxy:: frame or epoxy.node) counts.
 leaks=$(mktemp -d)
 ASAN_OPTIONS=detect_leaks=1:exitcode=0:log_path=$leaks/lsan LD_PRELOAD="$asan_lib $ubsan_lib" node test/asan-leaks.mjs
-ours=$(cat "$leaks"/lsan* 2>/dev/null | awk '/^(Direct|Indirect) leak/ {block=$0; next} block && /^$/ {if (block ~ /epoxy/) print block; block=""; next} block {block=block "\n" $0}')
+# No report file at all means no leak at all.
+shopt -s nullglob
+reports=("$leaks"/lsan*)
+ours=""
+if [ ${#reports[@]} -gt 0 ]; then
+  ours=$(awk '/^(Direct|Indirect) leak/ {block=$0; next} block && /^$/ {if (block ~ /epoxy/) print block; block=""; next} block {block=block "\n" $0}' "${reports[@]}")
+fi
 rm -rf "$leaks"
 if [ -n "$ours" ]; then
   printf 'asan: leaks in epoxy:\n%b\n' "$ours" >&2

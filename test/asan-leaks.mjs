@@ -13,15 +13,24 @@ await once(dead, 'listening');
 const deadPort = dead.address().port;
 dead.close();
 const port = echo.address().port;
+async function freePort() {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const p = s.address().port;
+  s.close();
+  await once(s, 'close');
+  return p;
+}
+const proxyPort = await freePort();
+const httpPort = await freePort();
 const proxy = await Proxy.start(
   {
-    listeners: [{ name: 'l', bind: '127.0.0.1:0'.replace(':0', `:${port + 10000 > 65535 ? port - 10000 : port + 10000}`), mode: 'tcp', pool: 'p' }],
+    listeners: [{ name: 'l', bind: `127.0.0.1:${proxyPort}`, mode: 'tcp', pool: 'p' }],
     pools: { p: { servers: [`127.0.0.1:${deadPort}`, `127.0.0.1:${port}`] } },
     select: (ctx) => (ctx.clientPort % 2 ? 'p' : undefined),
   },
   { logger: silentLogger() },
 );
-const proxyPort = port + 10000 > 65535 ? port - 10000 : port + 10000;
 
 async function roundTrip(size) {
   const c = net.connect(proxyPort, '127.0.0.1');
@@ -43,7 +52,7 @@ const web = http.createServer((req, res) => {
 await once(web, 'listening');
 const httpProxy = await Proxy.start(
   {
-    listeners: [{ name: 'h', bind: `127.0.0.1:${proxyPort + 1}`, mode: 'http', routes: [{ host: 'web.test', pool: 'w' }] }],
+    listeners: [{ name: 'h', bind: `127.0.0.1:${httpPort}`, mode: 'http', routes: [{ host: 'web.test', pool: 'w' }] }],
     pools: { w: { servers: [`127.0.0.1:${web.address().port}`] } },
     accessLog: true,
   },
@@ -52,7 +61,7 @@ const httpProxy = await Proxy.start(
 const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
 const get = (path, host = 'web.test', body) =>
   new Promise((resolve, reject) => {
-    const r = http.request({ port: proxyPort + 1, host: '127.0.0.1', path, method: body ? 'POST' : 'GET', headers: { host }, agent }, (res) => {
+    const r = http.request({ port: httpPort, host: '127.0.0.1', path, method: body ? 'POST' : 'GET', headers: { host }, agent }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode));
     });
