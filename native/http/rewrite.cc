@@ -1,6 +1,7 @@
 #include "rewrite.h"
 
 #include <array>
+#include <vector>
 
 namespace epoxy::http {
 
@@ -24,30 +25,56 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Whether `name` is listed in any Connection field of `headers` (its tokens are hop-by-hop).
-bool named_by_connection(const std::vector<Header>& headers, std::string_view name) {
-  for (const Header& h : headers) {
-    if (!iequals(h.name, "connection")) continue;
-    std::string_view v = h.value;
+// The Connection fields of a head, found once per message: their tokens name fields that are
+// hop-by-hop too.
+struct ConnectionTokens {
+  // Up to four Connection fields are kept without allocating; with more (never seen in
+  // practice) every lookup rescans the head.
+  std::array<std::string_view, 4> values{};
+  size_t count = 0;
+  const std::vector<Header>* all = nullptr;
+
+  explicit ConnectionTokens(const std::vector<Header>& headers) {
+    for (const Header& h : headers) {
+      if (!iequals(h.name, "connection")) continue;
+      if (count < values.size()) {
+        values[count++] = h.value;
+      } else {
+        all = &headers;
+      }
+    }
+  }
+  static bool lists(std::string_view v, std::string_view field) {
     while (!v.empty()) {
       size_t comma = v.find(',');
-      std::string_view token = trim(v.substr(0, comma));
-      if (iequals(token, name)) return true;
+      if (iequals(trim(v.substr(0, comma)), field)) return true;
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
     }
+    return false;
   }
-  return false;
-}
+  bool names(std::string_view field) const {
+    if (all) {
+      for (const Header& h : *all) {
+        if (iequals(h.name, "connection") && lists(h.value, field)) return true;
+      }
+      return false;
+    }
+    for (size_t i = 0; i < count; ++i) {
+      if (lists(values[i], field)) return true;
+    }
+    return false;
+  }
+};
 
-bool hop_by_hop(const std::vector<Header>& headers, std::string_view name, bool keep_upgrade) {
+bool hop_by_hop(const ConnectionTokens& tokens, std::string_view name, bool keep_upgrade) {
   static constexpr std::array<std::string_view, 6> kAlways = {"connection", "keep-alive", "proxy-connection",
                                                               "te", "trailer", "proxy-authenticate"};
   for (std::string_view h : kAlways) {
     if (iequals(name, h)) return true;
   }
   if (iequals(name, "upgrade")) return !keep_upgrade;
-  return named_by_connection(headers, name);
+  return tokens.count > 0 && tokens.names(name);
 }
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
@@ -89,8 +116,9 @@ void write_request_head(const RequestHead& req, const RequestRewrite& rw, std::s
   out.append(" HTTP/1.1\r\n");
   bool has_host = false;
   std::string_view xff;
+  ConnectionTokens tokens(req.headers);
   for (const Header& h : req.headers) {
-    if (hop_by_hop(req.headers, h.name, req.upgrade)) continue;
+    if (hop_by_hop(tokens, h.name, req.upgrade)) continue;
     if (iequals(h.name, "x-forwarded-for")) {
       xff = h.value;  // extended below with this client
       continue;
@@ -125,8 +153,9 @@ void write_response_head(const ResponseHead& resp, const ResponseRewrite& rw, st
   out.append(resp.reason);
   out.append("\r\n");
   bool had_via = false;
+  ConnectionTokens tokens(resp.headers);
   for (const Header& h : resp.headers) {
-    if (hop_by_hop(resp.headers, h.name, resp.upgrade)) continue;
+    if (hop_by_hop(tokens, h.name, resp.upgrade)) continue;
     if (rw.dechunk && iequals(h.name, "transfer-encoding")) continue;
     if (iequals(h.name, "via")) {
       had_via = true;
