@@ -163,3 +163,21 @@ describe('timeouts', () => {
     expect(Date.now() - quiet).toBeLessThan(2000);
   });
 });
+
+describe('end of stream arriving with the last bytes', () => {
+  it('passes the server FIN on even when it comes in the same event as the data (HTTP/1.0 style)', async () => {
+    // Reply and close at once: data and FIN reach the proxy together, so the read of the data
+    // is short and the end of stream must still be read — there is no later edge for it.
+    const closer = await backend(startBackend((s) => s.once('data', () => s.end(Buffer.alloc(1259, 7)))));
+    const { port } = await proxyFor({ servers: [closer.address] });
+    for (let i = 0; i < 50; i++) {
+      const c = await connect(port);
+      const started = Date.now();
+      const done = readAll(c);
+      c.write('GET / HTTP/1.0\r\n\r\n');
+      const { data } = await done;
+      expect(data.length).toBe(1259);
+      expect(Date.now() - started).toBeLessThan(1000);
+    }
+  });
+});

@@ -55,7 +55,7 @@ ServerConn* Engine::take_idle_conn(Server& server, uint64_t owner) {
     server.idle_conns.pop_back();
     ServerConn* c = find_conn(key);
     if (!c) continue;
-    if (c->ep.readable || c->ep.hangup) {
+    if (c->ep.readable || c->ep.hangup || c->ep.fin) {
       // Bytes or a FIN arrived while idle. Usually the server closed it; rarely the flag is
       // left from the last response's final read. One peek tells.
       char b;
@@ -76,7 +76,7 @@ ServerConn* Engine::take_idle_conn(Server& server, uint64_t owner) {
 
 void Engine::release_conn(ServerConn& c, bool reusable) {
   Server& s = *c.server;
-  if (!reusable || s.removed || stopping_ || s.idle_conns.size() >= snapshot_->tuning.server_idle_max) {
+  if (!reusable || c.ep.fin || s.removed || stopping_ || s.idle_conns.size() >= snapshot_->tuning.server_idle_max) {
     close_conn(c);
     return;
   }

@@ -181,7 +181,7 @@ bool HttpSession::fill_client_buffer() {
       listener_counters_->traffic.bytes_in += static_cast<uint64_t>(n);
       last_activity_ = engine_.now();
       progress = true;
-      if (static_cast<size_t>(n) < room) client_.readable = false;  // drained
+      if (static_cast<size_t>(n) < room && !client_.fin) client_.readable = false;  // drained (see Channel)
       break;
     }
     if (n == 0) {
@@ -497,7 +497,7 @@ bool HttpSession::pump_request_channel(bool& progress) {
   ServerConn* c = engine_.find_conn(conn_key_);
   if (!c) return true;
   ChannelTraffic t;
-  PumpResult r = tx_->req_channel_.pump(client_.fd.get(), client_.readable, c->ep.fd.get(), c->ep.writable, kReadBudget, t);
+  PumpResult r = tx_->req_channel_.pump(client_.fd.get(), client_.readable, client_.fin, c->ep.fd.get(), c->ep.writable, kReadBudget, t);
   uint64_t out = t.bytes_spliced + t.bytes_copied;
   bytes_from_client_ += t.bytes_in;
   listener_counters_->traffic.bytes_in += t.bytes_in;
@@ -525,7 +525,7 @@ bool HttpSession::pump_response_channel(bool& progress, bool bounded) {
   ServerConn* c = engine_.find_conn(conn_key_);
   if (!c) return true;
   ChannelTraffic t;
-  PumpResult r = tx_->resp_channel_.pump(c->ep.fd.get(), c->ep.readable, client_.fd.get(), client_.writable, kReadBudget, t);
+  PumpResult r = tx_->resp_channel_.pump(c->ep.fd.get(), c->ep.readable, c->ep.fin, client_.fd.get(), client_.writable, kReadBudget, t);
   uint64_t out = t.bytes_spliced + t.bytes_copied;
   tx_->server_->traffic.bytes_in += t.bytes_in;
   bytes_to_client_ += out;
@@ -576,7 +576,7 @@ bool HttpSession::fill_response_buffer() {
     tx_->rlen_ += static_cast<size_t>(n);
     tx_->server_->traffic.bytes_in += static_cast<uint64_t>(n);
     last_activity_ = engine_.now();
-    if (static_cast<size_t>(n) < room) c->ep.readable = false;
+    if (static_cast<size_t>(n) < room && !c->ep.fin) c->ep.readable = false;
     return true;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -829,8 +829,8 @@ bool HttpSession::run_tunnel() {
   }
   ChannelTraffic tu;
   ChannelTraffic td;
-  PumpResult ru = tx_->up_.pump(client_.fd.get(), client_.readable, c->ep.fd.get(), c->ep.writable, kReadBudget, tu);
-  PumpResult rd = tx_->down_.pump(c->ep.fd.get(), c->ep.readable, client_.fd.get(), client_.writable, kReadBudget, td);
+  PumpResult ru = tx_->up_.pump(client_.fd.get(), client_.readable, client_.fin, c->ep.fd.get(), c->ep.writable, kReadBudget, tu);
+  PumpResult rd = tx_->down_.pump(c->ep.fd.get(), c->ep.readable, c->ep.fin, client_.fd.get(), client_.writable, kReadBudget, td);
   uint64_t moved = tu.bytes_in + td.bytes_in;
   if (moved) last_activity_ = engine_.now();
   engine_.totals().bytes_spliced += tu.bytes_spliced + td.bytes_spliced;

@@ -12,6 +12,7 @@ void Endpoint::note(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable = true;
   if (events & (EPOLLHUP | EPOLLERR)) hangup = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) fin = true;
 }
 
 Session::Session(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> snapshot, uint32_t listener_index,

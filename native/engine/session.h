@@ -20,6 +20,7 @@ struct Endpoint {
   bool readable = false;
   bool writable = false;
   bool hangup = false;  // EPOLLHUP or EPOLLERR seen
+  bool fin = false;     // the peer finished sending (EPOLLRDHUP, HUP or ERR): an EOF awaits reading
 
   // Records one edge-triggered event; the flags stay set until a call shows otherwise.
   void note(uint32_t events);

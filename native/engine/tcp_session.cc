@@ -150,11 +150,11 @@ void TcpSession::run() {
   if (state_ != State::Established) return;
   ChannelTraffic tu;
   ChannelTraffic td;
-  PumpResult ru = up_.pump(client_.fd.get(), client_.readable, server_conn_.fd.get(), server_conn_.writable,
+  PumpResult ru = up_.pump(client_.fd.get(), client_.readable, client_.fin, server_conn_.fd.get(), server_conn_.writable,
                            kReadBudget, tu);
   PumpResult rd = PumpResult::Idle;
   if (ru != PumpResult::Error) {
-    rd = down_.pump(server_conn_.fd.get(), server_conn_.readable, client_.fd.get(), client_.writable, kReadBudget,
+    rd = down_.pump(server_conn_.fd.get(), server_conn_.readable, server_conn_.fin, client_.fd.get(), client_.writable, kReadBudget,
                     td);
   }
   account(tu, td);

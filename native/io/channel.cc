@@ -15,9 +15,10 @@ bool is_again(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EN
 bool splice_unsupported(int err) { return err == EINVAL || err == ENOSYS || err == EBADF; }
 }  // namespace
 
-PumpResult Channel::pump(int src, bool& src_readable, int dst, bool& dst_writable, size_t read_budget,
+PumpResult Channel::pump(int src, bool& src_readable, bool src_fin, int dst, bool& dst_writable, size_t read_budget,
                          ChannelTraffic& traffic) {
   size_t read_total = 0;
+  src_fin_ = src_fin;
   for (;;) {
     bool progress = false;
     if (held() && dst_writable) {
@@ -109,8 +110,9 @@ long Channel::fill_buffer(int src, bool& src_readable) {
   }
   tail_ += static_cast<size_t>(n);
   size_t got = static_cast<size_t>(n);
-  // A short read on a stream socket means its receive queue is drained.
-  if (got < room) src_readable = false;
+  // A short read on a stream socket means its receive queue is drained — unless the FIN is
+  // known to be queued behind the data: then read on until recv() returns 0.
+  if (got < room && !src_fin_) src_readable = false;
   // Large reads mean bulk data: splice from now on, unless what is left of a body is small.
   bool bulk = got >= std::min(splice_threshold_, buffers_->buffer_size());
   if (bulk && !splice_broken_ && limit_ - got >= splice_threshold_) want_pipe_ = true;

@@ -12,7 +12,9 @@
 //
 // Readiness is edge-triggered and owned by the caller: `src_readable`/`dst_writable` are
 // cleared here when a call shows the socket has nothing more (EAGAIN, a short read, a short
-// write) and set by the caller from epoll events.
+// write) and set by the caller from epoll events. `src_fin` says the peer's FIN was already
+// reported (EPOLLRDHUP/HUP): then a short read does not mean "drained" — the end of stream is
+// still to be read and no further edge will announce it.
 #pragma once
 
 #include <cstddef>
@@ -43,7 +45,7 @@ class Channel {
   Channel& operator=(const Channel&) = delete;
   ~Channel() { release(); }
 
-  PumpResult pump(int src, bool& src_readable, int dst, bool& dst_writable, size_t read_budget,
+  PumpResult pump(int src, bool& src_readable, bool src_fin, int dst, bool& dst_writable, size_t read_budget,
                   ChannelTraffic& traffic);
 
   static constexpr uint64_t kUnlimited = UINT64_MAX;
@@ -88,6 +90,7 @@ class Channel {
   bool splice_broken_ = false;  // the kernel refused splice for these fds: copy from now on
 
   bool eof_ = false;
+  bool src_fin_ = false;  // for the pump in progress
   bool shut_ = false;
   bool shutdown_at_end_ = true;
   uint64_t limit_ = kUnlimited;
