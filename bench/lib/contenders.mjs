@@ -1,0 +1,75 @@
+// The contenders: how each one is started (its config file is in bench/configs/), which process
+// is measured, and how it is stopped (by PID, through bench/lib/procs.mjs).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, startProcess, stopProcess, waitForPort } from './procs.mjs';
+import { ROOT } from './tools.mjs';
+
+const CONFIGS = join(ROOT, 'bench/configs');
+
+/**
+ * id → definition. `mode`: which scenarios it fits ('tcp' = TCP-mode proxies, 'http' = HTTP-mode
+ * proxies, 'any' = direct). `color` is its bar colour in every chart.
+ */
+export const CONTENDERS = {
+  direct: { id: 'direct', label: 'direct', mode: 'any', color: '#9aa0a6', about: 'wrk/ab straight to nginx, no proxy: the floor' },
+  epoxy: { id: 'epoxy', label: 'epoxy', mode: 'tcp', kind: 'epoxy', config: 'epoxy-tcp.config.mjs', color: '#0b8a7e', about: 'epoxy TCP mode, native round robin' },
+  'epoxy+hook': { id: 'epoxy+hook', label: 'epoxy+hook', mode: 'tcp', kind: 'epoxy', config: 'epoxy-hook.config.mjs', hook: true, color: '#5cc2b5', about: 'epoxy TCP mode, every connection through the JS select hook' },
+  'haproxy-tcp': { id: 'haproxy-tcp', label: 'haproxy tcp', mode: 'tcp', kind: 'haproxy', config: 'haproxy-tcp.cfg', color: '#e8710a', about: 'haproxy 1 thread, TCP mode, no splice' },
+  'haproxy-tcp-splice': { id: 'haproxy-tcp-splice', label: 'haproxy tcp+splice', mode: 'tcp', kind: 'haproxy', config: 'haproxy-tcp-splice.cfg', color: '#b3470a', about: 'haproxy 1 thread, TCP mode, splice forced both ways' },
+  'epoxy-http': { id: 'epoxy-http', label: 'epoxy http', mode: 'http', kind: 'epoxy', config: 'epoxy-http.config.mjs', needsEpoxyHttp: true, color: '#0b8a7e', about: 'epoxy HTTP mode, native balancer' },
+  'epoxy-http+hook': { id: 'epoxy-http+hook', label: 'epoxy+hook http', mode: 'http', kind: 'epoxy', config: 'epoxy-http-hook.config.mjs', needsEpoxyHttp: true, hook: true, color: '#5cc2b5', about: 'epoxy HTTP mode, every request through the JS select hook' },
+  'haproxy-http': { id: 'haproxy-http', label: 'haproxy http', mode: 'http', kind: 'haproxy', config: 'haproxy-http.cfg', color: '#e8710a', about: 'haproxy 1 thread, HTTP mode, keep-alive, http-reuse always' },
+  'http-proxy': { id: 'http-proxy', label: 'http-proxy (node)', mode: 'http', kind: 'node', config: 'http-proxy.mjs', color: '#7b5ea7', about: 'node http + the http-proxy package, keep-alive agent' },
+};
+
+/** haproxy's connection and pipe limits, sized so that 2*maxconn + 2*maxpipes fits the fd limit. */
+export function haproxyLimits(nofile) {
+  const usable = Math.max(1000, nofile - 500);
+  const maxconn = Math.min(20_000, Math.floor(usable * 0.4));
+  const maxpipes = Math.max(16, Math.min(1024, Math.floor((usable - 2 * maxconn) / 2)));
+  return { maxconn, maxpipes };
+}
+
+function wrapPinned(cmd, args, cpus) {
+  return cpus ? ['taskset', ['-c', cpus, cmd, ...args]] : [cmd, args];
+}
+
+/**
+ * Starts a contender in front of the backend; resolves { def, port, pid (the process whose CPU
+ * and RSS are measured), proc, hookCalled() (hook contenders only), stop() }. `direct` starts
+ * nothing and points at the backend.
+ */
+export async function startContender(def, { backendPort, nofile, proxyCpus, markerDir }) {
+  if (def.id === 'direct') return { def, port: backendPort, pid: undefined, proc: undefined, stop: async () => {} };
+  const port = await freePort();
+  const env = { BENCH_LISTEN_PORT: String(port), BENCH_BACKEND_PORT: String(backendPort) };
+  let cmd;
+  let args;
+  if (def.kind === 'epoxy') {
+    // The CLI, as a user runs it; warnings only (a select-hook fallback would show up here).
+    [cmd, args] = [process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', join(CONFIGS, def.config)]];
+    env.EPOXY_LOG_LEVEL = 'warn';
+    // The hook configs write this file on the hook's first call: proof that the hook runs.
+    if (def.hook) env.BENCH_HOOK_MARKER = join(markerDir, `hook-called-${port}`);
+  } else if (def.kind === 'haproxy') {
+    const { maxconn, maxpipes } = haproxyLimits(nofile);
+    [cmd, args] = ['haproxy', ['-db', '-f', join(CONFIGS, def.config)]];
+    env.BENCH_MAXCONN = String(maxconn);
+    env.BENCH_MAXPIPES = String(maxpipes);
+  } else if (def.kind === 'node') {
+    [cmd, args] = [process.execPath, ['--no-deprecation', join(CONFIGS, def.config)]];
+  } else {
+    throw new Error(`unknown contender kind ${def.kind}`);
+  }
+  [cmd, args] = wrapPinned(cmd, args, proxyCpus);
+  const proc = startProcess(def.id, cmd, args, { env, cwd: ROOT, keepOutput: false });
+  try {
+    await waitForPort(port, { proc });
+  } catch (err) {
+    await stopProcess(proc);
+    throw err;
+  }
+  const hookCalled = env.BENCH_HOOK_MARKER ? () => existsSync(env.BENCH_HOOK_MARKER) : undefined;
+  return { def, port, pid: proc.pid, proc, hookCalled, stop: () => stopProcess(proc) };
+}

@@ -1,0 +1,71 @@
+// The scenarios: what load each one puts on which contenders, and which contender the ratios are
+// taken against. `kind` decides the headline metrics: 'requests' (req/s, CPU µs per request),
+// 'bytes' (MB/s, CPU s per GB) or 'idle' (RSS growth per idle connection).
+
+/** Durations and counts for a full run and for `--quick` (wrk takes whole seconds; warm-up 0 = none). */
+export const PROFILES = {
+  full: { reps: 3, wrkSec: 5, wrkBigSec: 6, warmupSec: 1, abHttpN: 100_000, abTcpN: 50_000, abWarmupN: 2000, idleConns: 5000, settleMs: 1000, quietSampleMs: 300, quietMaxWaitMs: 3000 },
+  quick: { reps: 1, wrkSec: 1, wrkBigSec: 2, warmupSec: 0, abHttpN: 5000, abTcpN: 5000, abWarmupN: 500, idleConns: 1000, settleMs: 500, quietSampleMs: 200, quietMaxWaitMs: 2000 },
+};
+
+const TCP_PROXIES = ['direct', 'epoxy', 'epoxy+hook', 'haproxy-tcp', 'haproxy-tcp-splice'];
+const HTTP_PROXIES = ['direct', 'epoxy-http', 'epoxy-http+hook', 'haproxy-http', 'http-proxy'];
+
+export const SCENARIOS = [
+  {
+    id: 'tcp-1k-ka',
+    title: 'TCP mode, 1 KiB responses, keep-alive',
+    about: 'HTTP/1.1 keep-alive requests for a 1 KiB file through TCP-mode proxies: small messages, many per connection. The hook runs once per connection (100 connections), so it costs almost nothing here.',
+    tool: 'wrk', path: '/1k', connections: 100, seconds: (p) => p.wrkSec,
+    kind: 'requests', contenders: TCP_PROXIES, baseline: 'haproxy-tcp',
+  },
+  {
+    id: 'tcp-1m',
+    title: 'TCP mode, 1 MiB responses',
+    about: 'Throughput: 1 MiB files over 4 keep-alive connections through TCP-mode proxies.',
+    tool: 'wrk', path: '/1m', connections: 4, seconds: (p) => p.wrkSec,
+    kind: 'bytes', contenders: TCP_PROXIES, baseline: 'haproxy-tcp-splice',
+  },
+  {
+    id: 'tcp-100m',
+    title: 'TCP mode, 100 MiB responses',
+    about: 'Throughput: 100 MiB files over 2 keep-alive connections through TCP-mode proxies.',
+    tool: 'wrk', path: '/100m', connections: 2, seconds: (p) => p.wrkBigSec, wrkTimeout: '30s',
+    kind: 'bytes', contenders: TCP_PROXIES, baseline: 'haproxy-tcp-splice',
+  },
+  {
+    id: 'tcp-1k-close',
+    title: 'TCP mode, 1 KiB, a new connection per request (ab)',
+    about: 'ab without keep-alive through TCP-mode proxies: every request is a new client connection, a new backend connection and (for epoxy+hook) one select-hook call.',
+    tool: 'ab', path: '/1k', connections: 100, requests: (p) => p.abTcpN,
+    kind: 'requests', contenders: ['direct', 'epoxy', 'epoxy+hook', 'haproxy-tcp'], baseline: 'haproxy-tcp',
+  },
+  {
+    id: 'http-1k-ka',
+    title: 'HTTP mode, 1 KiB responses, keep-alive',
+    about: 'The classic small-request test through HTTP-mode proxies (wrk -t1 -c100 --latency).',
+    tool: 'wrk', path: '/1k', connections: 100, seconds: (p) => p.wrkSec,
+    kind: 'requests', contenders: HTTP_PROXIES, baseline: 'haproxy-http',
+  },
+  {
+    id: 'http-1k-close',
+    title: 'HTTP mode, 1 KiB, no keep-alive (ab)',
+    about: 'The classic test from the source documents: ab -n 100000 -c 100, a new connection per request, through HTTP-mode proxies.',
+    tool: 'ab', path: '/1k', connections: 100, requests: (p) => p.abHttpN,
+    kind: 'requests', contenders: HTTP_PROXIES, baseline: 'haproxy-http',
+  },
+  {
+    id: 'http-64k-ka',
+    title: 'HTTP mode, 64 KiB responses, keep-alive',
+    about: 'Medium responses through HTTP-mode proxies (wrk -t1 -c100).',
+    tool: 'wrk', path: '/64k', connections: 100, seconds: (p) => p.wrkSec,
+    kind: 'requests', contenders: HTTP_PROXIES, baseline: 'haproxy-http',
+  },
+  {
+    id: 'idle',
+    title: 'Memory per idle connection',
+    about: 'A fresh proxy; N client connections each make one 1 KiB request and then stay open, idle. RSS growth of the proxy process divided by N. TCP-mode proxies hold a backend connection per client connection; HTTP-mode proxies need none while idle.',
+    tool: 'idle', path: '/1k', connections: (p) => p.idleConns,
+    kind: 'idle', contenders: ['epoxy', 'epoxy+hook', 'haproxy-tcp', 'epoxy-http', 'haproxy-http', 'http-proxy'], baseline: 'haproxy-tcp',
+  },
+];
