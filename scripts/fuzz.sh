@@ -15,16 +15,8 @@ seconds=${1:-60}
 
 scripts/ensure-tools.sh clang=clang cmake=cmake
 # libFuzzer's runtime ships apart from clang on Debian (libclang-rt-<major>-dev).
-runtime_dir=$(clang -print-runtime-dir)
-if [ ! -e "$runtime_dir/libclang_rt.fuzzer-x86_64.a" ]; then
-  major=$(clang -dumpversion | cut -d. -f1)
-  echo "fuzz: installing libclang-rt-$major-dev (libFuzzer runtime)" >&2
-  sudo_cmd=()
-  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo_cmd[@]}" apt-get update -qq >&2
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "libclang-rt-$major-dev" >&2
-fi
+major=$(clang -dumpversion | cut -d. -f1)
+scripts/ensure-tools.sh "$(clang -print-runtime-dir)/libclang_rt.fuzzer-x86_64.a=libclang-rt-$major-dev"
 
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DEPOXY_FUZZ=ON >/dev/null
 cmake --build build-fuzz --target fuzz_parser -j "$(nproc)" >/dev/null
