@@ -11,36 +11,15 @@
 
 namespace epoxy {
 
-namespace {
-constexpr uint32_t kGenerationMask = 0x1fffffffu;  // below kConnKeyBit once shifted
-uint32_t conn_slot(uint64_t key) { return static_cast<uint32_t>(key & 0xffffffffu); }
-uint32_t conn_generation(uint64_t key) { return static_cast<uint32_t>((key & ~kConnKeyBit) >> 32); }
-}  // namespace
-
-ServerConn* Engine::find_conn(uint64_t key) {
-  uint32_t slot = conn_slot(key);
-  if (slot >= conn_slots_.size()) return nullptr;
-  ConnSlot& cs = conn_slots_[slot];
-  if (!cs.conn || cs.generation != conn_generation(key)) return nullptr;
-  return cs.conn.get();
-}
+ServerConn* Engine::find_conn(uint64_t key) { return conns_.find(key); }
 
 ServerConn* Engine::open_conn(const std::shared_ptr<Server>& server, uint64_t owner, int& err) {
   Fd fd;
   ConnectStart r = start_connect(server->addr, fd, err);
   if (r == ConnectStart::Failed) return nullptr;
-  uint32_t slot;
-  if (!free_conn_slots_.empty()) {
-    slot = free_conn_slots_.back();
-    free_conn_slots_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(conn_slots_.size());
-    conn_slots_.emplace_back();
-  }
-  ConnSlot& cs = conn_slots_[slot];
-  cs.conn = std::make_unique<ServerConn>();
-  ServerConn& c = *cs.conn;
-  c.key = kConnKeyBit | (static_cast<uint64_t>(cs.generation) << 32) | slot;
+  uint64_t key = conns_.next_key();
+  ServerConn& c = conns_.insert(std::make_unique<ServerConn>());
+  c.key = key;
   c.ep.fd = std::move(fd);
   c.server = server;
   c.owner = owner;
@@ -91,11 +70,7 @@ void Engine::close_conn(ServerConn& c) {
     auto& idle = c.server->idle_conns;
     idle.erase(std::remove(idle.begin(), idle.end(), c.key), idle.end());
   }
-  uint32_t slot = conn_slot(c.key);
-  ConnSlot& cs = conn_slots_[slot];
-  cs.conn.reset();  // closes the fd, which also leaves epoll
-  cs.generation = (cs.generation + 1) & kGenerationMask;
-  free_conn_slots_.push_back(slot);
+  conns_.erase(c.key);  // closes the fd, which also leaves epoll
 }
 
 void Engine::close_idle_conns(Server& server) {

@@ -16,10 +16,6 @@ constexpr int kMaxEvents = 256;
 // Connections accepted per listener per turn before other work is served.
 constexpr int kAcceptBatch = 128;
 constexpr int64_t kAcceptRetryMs = 100;
-constexpr uint32_t kGenerationMask = 0x1fffffffu;  // keeps session keys clear of kConnKeyBit
-
-uint32_t slot_of(uint64_t key) { return static_cast<uint32_t>(key & 0xffffffffu); }
-uint32_t generation_of(uint64_t key) { return static_cast<uint32_t>(key >> 32); }
 }  // namespace
 
 Engine::Engine(std::function<void()> wake) : wake_(std::move(wake)) {}
@@ -118,7 +114,8 @@ void Engine::run() {
     flush_events();
   }
   // Whatever remains is cut: grace is over.
-  for (auto& slot : slots_) slot.session.reset();
+  sessions_.clear();
+  conns_.clear();
   listeners_.clear();
   pending_.stopped = true;
   flush_events();
@@ -188,7 +185,7 @@ void Engine::stop_now(uint32_t grace_ms) {
   stopping_ = true;
 }
 
-bool Engine::should_exit() { return stopping_ && (live_sessions_ == 0 || now_ >= stop_deadline_); }
+bool Engine::should_exit() { return stopping_ && (sessions_.size() == 0 || now_ >= stop_deadline_); }
 
 void Engine::run_ready_lists() {
   if (listeners_ready_) {
@@ -273,19 +270,9 @@ void Engine::accept_ready(Listener& l) {
 void Engine::open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer) {
   (void)l;
   if (!snapshot_ || index >= snapshot_->listeners.size()) return;  // closes fd
-  uint32_t slot;
-  if (!free_slots_.empty()) {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(slots_.size());
-    slots_.emplace_back();
-  }
-  Slot& sl = slots_[slot];
-  uint64_t key = (static_cast<uint64_t>(sl.generation) << 32) | slot;
+  uint64_t key = sessions_.next_key();
   int cfd = fd.get();
-  sl.session = make_session(key, static_cast<uint32_t>(index), std::move(fd), peer);
-  ++live_sessions_;
+  sessions_.insert(make_session(key, static_cast<uint32_t>(index), std::move(fd), peer));
   register_fd(cfd, tag_key(key, kTagClient));
   with_session(key, [](Session& s) { s.start(); });
 }
@@ -328,22 +315,9 @@ uint32_t Engine::park_for_select(Session& s, const std::array<std::string_view, 
   return token;
 }
 
-Session* Engine::find_session(uint64_t key) {
-  uint32_t slot = slot_of(key);
-  if (slot >= slots_.size()) return nullptr;
-  Slot& sl = slots_[slot];
-  if (!sl.session || sl.generation != generation_of(key)) return nullptr;
-  return sl.session.get();
-}
+Session* Engine::find_session(uint64_t key) { return sessions_.find(key); }
 
-void Engine::free_session(Session& s) {
-  uint32_t slot = slot_of(s.key());
-  Slot& sl = slots_[slot];
-  sl.session.reset();
-  sl.generation = (sl.generation + 1) & kGenerationMask;
-  free_slots_.push_back(slot);
-  --live_sessions_;
-}
+void Engine::free_session(Session& s) { sessions_.erase(s.key()); }
 
 void Engine::handle_select_replies(const std::vector<uint32_t>& pairs) {
   for (size_t i = 0; i + 1 < pairs.size(); i += 2) {

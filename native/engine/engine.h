@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../core/fd.h"
+#include "../core/slab.h"
 #include "../core/timer_heap.h"
 #include "../core/wakeup.h"
 #include "../io/buffer_pool.h"
@@ -164,24 +165,13 @@ class Engine {
   std::unordered_map<uint32_t, std::shared_ptr<Pool>> pools_by_uid_;
   std::unordered_map<uint32_t, std::shared_ptr<Server>> servers_by_uid_;
 
-  struct Slot {
-    std::unique_ptr<Session> session;
-    uint32_t generation = 0;
-  };
-  std::vector<Slot> slots_;
-  std::vector<uint32_t> free_slots_;
-
-  struct ConnSlot {
-    std::unique_ptr<ServerConn> conn;
-    uint32_t generation = 0;
-  };
-  std::vector<ConnSlot> conn_slots_;
-  std::vector<uint32_t> free_conn_slots_;
+  // Keys keep bit 61 (kConnKeyBit) for server connections: 29 generation bits above the index.
+  Slab<Session> sessions_{29};
+  Slab<ServerConn> conns_{29, kConnKeyBit};
   void on_conn_event(uint64_t key, uint32_t events);
   void on_conn_timer(uint64_t key, int64_t when);
   void close_conn(ServerConn& conn);
   void close_idle_conns(Server& server);
-  size_t live_sessions_ = 0;
 
   std::vector<uint64_t> ready_sessions_;
   bool listeners_ready_ = false;
