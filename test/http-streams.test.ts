@@ -287,3 +287,40 @@ describe('keep-alive race with the server', () => {
     racy.close();
   });
 });
+
+describe('pooled per-request state', () => {
+  it('a close-delimited response does not poison the next transaction that reuses its state', async () => {
+    // /close answers HTTP/1.0-style (no length, ends with the connection); /big with a length
+    // larger than one buffer, so its body goes through the response channel.
+    const srv = net.createServer((s) => {
+      s.once('data', (d: Buffer) => {
+        if (d.toString().startsWith('GET /close')) {
+          s.end('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n' + 'c'.repeat(50_000));
+        } else {
+          s.write(`HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n`);
+          s.end('b'.repeat(100_000));
+        }
+      });
+      s.on('error', () => {});
+    });
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const port = await freePort();
+    const p = await Proxy.start(
+      {
+        listeners: [{ name: 'l', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 's' }] }],
+        pools: { s: { servers: [`127.0.0.1:${(srv.address() as net.AddressInfo).port}`] } },
+      },
+      { logger },
+    );
+    for (let i = 0; i < 5; i++) {
+      const closed = await request(port, { path: '/close' });
+      expect(closed.body.length).toBe(50_000);
+      const big = await request(port, { path: '/big' });
+      expect(big.status).toBe(200);
+      expect(big.body.length).toBe(100_000);
+    }
+    await p.stop({ graceMs: 100 });
+    srv.close();
+  });
+});

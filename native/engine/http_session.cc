@@ -55,8 +55,7 @@ void HttpTx::reset() {
   req_chunks_.reset();
   to_server_.clear();
   to_server_off_ = 0;
-  req_channel_.release();
-  req_channel_.set_limit(Channel::kUnlimited);
+  req_channel_.reset();
   req_chunk_splice_ = 0;
   pool_.reset();
   server_.reset();
@@ -67,11 +66,10 @@ void HttpTx::reset() {
   resp_chunks_.reset();
   to_client_.clear();
   to_client_off_ = 0;
-  resp_channel_.release();
-  resp_channel_.set_limit(Channel::kUnlimited);
+  resp_channel_.reset();
   resp_chunk_splice_ = 0;
-  up_.release();
-  down_.release();
+  up_.reset();
+  down_.reset();
 }
 
 HttpTx& HttpSession::tx() {
@@ -105,7 +103,7 @@ void HttpSession::on_conn_event(ServerConn& conn, uint32_t events) {
   if (conn.key != conn_key_) return;
   if (req_state_ == Req::Connect && !conn.connected) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-    int err = take_socket_error(conn.ep.fd.get());
+    int err = connect_result(conn.ep.fd.get(), events);
     if (err != 0) {
       conn_failed(err);
     } else {

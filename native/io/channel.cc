@@ -36,9 +36,9 @@ PumpResult Channel::pump(int src, bool& src_readable, bool src_fin, int dst, boo
     }
     if (!progress) break;
   }
-  if (eof_ && !held() && !shut_ && shutdown_at_end_) {
+  if (eof_ && !held() && !shut_) {
     // ENOTCONN: the peer is already gone; the session notices on its side.
-    ::shutdown(dst, SHUT_WR);
+    if (shutdown_at_end_) ::shutdown(dst, SHUT_WR);
     shut_ = true;
   }
   return PumpResult::Idle;
@@ -169,6 +169,16 @@ void Channel::settle_resources(bool src_readable) {
     buf_.reset();
     head_ = tail_ = 0;
   }
+}
+
+void Channel::reset() {
+  release();
+  want_pipe_ = false;
+  splice_broken_ = false;
+  eof_ = false;
+  shut_ = false;
+  limit_ = kUnlimited;
+  error_ = 0;
 }
 
 void Channel::release() {

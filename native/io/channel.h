@@ -55,18 +55,23 @@ class Channel {
   // source (a pipelined request) stay unread.
   void set_limit(uint64_t bytes) { limit_ = bytes; }
   uint64_t limit() const { return limit_; }
-  // Whether the end of the source shuts the destination for writing (TCP: yes).
+  // Whether the end of the source shuts the destination for writing (TCP: yes, unless the
+  // destination is about to be closed anyway).
   void set_shutdown_at_end(bool on) { shutdown_at_end_ = on; }
 
   bool source_ended() const { return eof_; }
   bool held() const { return held_bytes() > 0; }
-  // The source ended, everything was written, and the destination was shut for writing.
+  // The source ended, everything was written, and the destination was shut for writing (or
+  // needed no shutdown).
   bool finished() const { return eof_ && !held() && shut_; }
   bool splicing() const { return static_cast<bool>(pipe_); }
   int error() const { return error_; }
 
   // Returns the buffer and pipe to their pools (a pipe still holding bytes is closed instead).
   void release();
+  // Ready for another stream: resources released and every end-of-stream, error and limit state
+  // forgotten (a pooled channel must not carry one stream's EOF into the next).
+  void reset();
 
  private:
   size_t held_bytes() const { return pipe_ ? pipe_bytes_ : tail_ - head_; }
