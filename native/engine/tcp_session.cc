@@ -138,7 +138,7 @@ void TcpSession::on_server_event(uint32_t events) {
     return;
   }
   if (state_ != State::Connecting || !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-  int err = take_socket_error(server_conn_.fd.get());
+  int err = connect_result(server_conn_.fd.get(), events);
   if (err == 0) {
     finish_connect();
   } else {
@@ -150,6 +150,10 @@ void TcpSession::run() {
   if (state_ != State::Established) return;
   ChannelTraffic tu;
   ChannelTraffic td;
+  // When one direction is already finished, the other's end closes the session: close() sends
+  // the FIN itself and a shutdown(SHUT_WR) first would be a wasted syscall.
+  up_.set_shutdown_at_end(!down_.finished());
+  down_.set_shutdown_at_end(!up_.finished());
   PumpResult ru = up_.pump(client_.fd.get(), client_.readable, client_.fin, server_conn_.fd.get(), server_conn_.writable,
                            kReadBudget, tu);
   PumpResult rd = PumpResult::Idle;

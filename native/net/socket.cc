@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 namespace epoxy {
@@ -53,6 +54,12 @@ int take_socket_error(int fd) {
   socklen_t len = sizeof err;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
   return err;
+}
+
+int connect_result(int fd, uint32_t events) {
+  if (!(events & (EPOLLERR | EPOLLHUP))) return 0;
+  int err = take_socket_error(fd);
+  return err != 0 ? err : ECONNRESET;  // hung up without a recorded error: unusable all the same
 }
 
 void set_nodelay(int fd) {
