@@ -10,6 +10,7 @@
 
 #include "../core/json.h"
 #include "../http/rewrite.h"
+#include "../io/socket_io.h"
 #include "../net/socket.h"
 #include "engine.h"
 #include "http_chunks.h"
@@ -168,32 +169,26 @@ bool HttpSession::fill_client_buffer() {
     in_len_ = 0;
   }
   size_t cap = engine_.buffers().buffer_size();
-  bool progress = false;
-  while (client_.readable && !client_eof_ && in_len_ < cap) {
-    size_t room = cap - in_len_;
-    ssize_t n = ::recv(client_.fd.get(), in_.get() + in_len_, room, MSG_DONTWAIT);
-    if (n > 0) {
-      if (in_len_ == 0 && req_state_ == Req::Head) req_start_ = engine_.now();
-      in_len_ += static_cast<size_t>(n);
-      bytes_from_client_ += static_cast<uint64_t>(n);
-      listener_counters_->traffic.bytes_in += static_cast<uint64_t>(n);
-      last_activity_ = engine_.now();
-      progress = true;
-      if (static_cast<size_t>(n) < room && !client_.fin) client_.readable = false;  // drained (see Channel)
-      break;
-    }
-    if (n == 0) {
+  if (!client_.readable || client_eof_ || in_len_ >= cap) return false;
+  IoResult r = receive(client_.fd.get(), in_.get() + in_len_, cap - in_len_, client_.readable, client_.fin);
+  switch (r.kind) {
+    case IoResult::Kind::Again:
+      return false;
+    case IoResult::Kind::End:
       client_eof_ = true;
       return true;
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      client_.readable = false;
+    case IoResult::Kind::Error:
+      abort(req_state_ == Req::Head ? "CR" : "CD");
+      return true;
+    case IoResult::Kind::Moved:
       break;
-    }
-    abort(req_state_ == Req::Head ? "CR" : "CD");
-    return true;
   }
-  return progress;
+  if (in_len_ == 0 && req_state_ == Req::Head) req_start_ = engine_.now();
+  in_len_ += r.bytes;
+  bytes_from_client_ += r.bytes;
+  listener_counters_->traffic.bytes_in += r.bytes;
+  last_activity_ = engine_.now();
+  return true;
 }
 
 void HttpSession::consume_input(size_t n) {
@@ -409,13 +404,10 @@ bool HttpSession::flush_to_server() {
   if (!tx_ || tx_->to_server_off_ >= tx_->to_server_.size()) return false;
   ServerConn* c = engine_.find_conn(conn_key_);
   if (!c || !c->ep.writable) return false;
-  size_t want = tx_->to_server_.size() - tx_->to_server_off_;
-  ssize_t n = ::send(c->ep.fd.get(), tx_->to_server_.data() + tx_->to_server_off_, want, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN) {
-      c->ep.writable = false;
-      return false;
-    }
+  IoResult r = transmit(c->ep.fd.get(), tx_->to_server_.data() + tx_->to_server_off_,
+                        tx_->to_server_.size() - tx_->to_server_off_, c->ep.writable);
+  if (r.kind == IoResult::Kind::Again) return false;
+  if (r.kind == IoResult::Kind::Error) {
     if (retry_on_fresh_connection()) return true;
     if (resp_state_ == Resp::Head && tx_->rlen_ == 0) {
       respond_error(502, "server closed the connection", "SH");
@@ -425,11 +417,10 @@ bool HttpSession::flush_to_server() {
     return true;
   }
   request_sent_any_ = true;
-  tx_->server_->traffic.bytes_out += static_cast<uint64_t>(n);
-  tx_->server_->traffic.bytes_copied += static_cast<uint64_t>(n);
-  engine_.totals().bytes_copied += static_cast<uint64_t>(n);
-  if (static_cast<size_t>(n) < want) c->ep.writable = false;
-  tx_->to_server_off_ += static_cast<size_t>(n);
+  tx_->server_->traffic.bytes_out += r.bytes;
+  tx_->server_->traffic.bytes_copied += r.bytes;
+  engine_.totals().bytes_copied += r.bytes;
+  tx_->to_server_off_ += r.bytes;
   if (tx_->to_server_off_ == tx_->to_server_.size() && !replay_ok_) {
     tx_->to_server_.clear();
     tx_->to_server_off_ = 0;
@@ -569,21 +560,22 @@ bool HttpSession::fill_response_buffer() {
   }
   size_t room = engine_.buffers().buffer_size() - tx_->rlen_;
   if (room == 0) return false;
-  ssize_t n = ::recv(c->ep.fd.get(), tx_->rbuf_.get() + tx_->rlen_, room, MSG_DONTWAIT);
-  if (n > 0) {
-    tx_->rlen_ += static_cast<size_t>(n);
-    tx_->server_->traffic.bytes_in += static_cast<uint64_t>(n);
-    last_activity_ = engine_.now();
-    if (static_cast<size_t>(n) < room && !c->ep.fin) c->ep.readable = false;
-    return true;
+  IoResult r = receive(c->ep.fd.get(), tx_->rbuf_.get() + tx_->rlen_, room, c->ep.readable, c->ep.fin);
+  switch (r.kind) {
+    case IoResult::Kind::Again:
+      return false;
+    case IoResult::Kind::End:
+    case IoResult::Kind::Error:
+      // The server is done with this connection: what it sent so far is all there will be.
+      c->ep.readable = false;
+      c->ep.hangup = true;
+      return true;
+    case IoResult::Kind::Moved:
+      break;
   }
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-    c->ep.readable = false;
-    return false;
-  }
-  // End of stream or an error from the server.
-  c->ep.readable = false;
-  c->ep.hangup = true;
+  tx_->rlen_ += r.bytes;
+  tx_->server_->traffic.bytes_in += r.bytes;
+  last_activity_ = engine_.now();
   return true;
 }
 
@@ -711,22 +703,18 @@ void HttpSession::begin_response() {
 
 bool HttpSession::flush_to_client() {
   if (!tx_ || tx_->to_client_off_ >= tx_->to_client_.size() || !client_.writable) return false;
-  size_t want = tx_->to_client_.size() - tx_->to_client_off_;
-  ssize_t n = ::send(client_.fd.get(), tx_->to_client_.data() + tx_->to_client_off_, want, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      client_.writable = false;
-      return false;
-    }
+  IoResult r = transmit(client_.fd.get(), tx_->to_client_.data() + tx_->to_client_off_,
+                        tx_->to_client_.size() - tx_->to_client_off_, client_.writable);
+  if (r.kind == IoResult::Kind::Again) return false;
+  if (r.kind == IoResult::Kind::Error) {
     abort("CD");
     return true;
   }
-  if (static_cast<size_t>(n) < want) client_.writable = false;
-  tx_->to_client_off_ += static_cast<size_t>(n);
-  bytes_to_client_ += static_cast<uint64_t>(n);
-  listener_counters_->traffic.bytes_out += static_cast<uint64_t>(n);
-  listener_counters_->traffic.bytes_copied += static_cast<uint64_t>(n);
-  engine_.totals().bytes_copied += static_cast<uint64_t>(n);
+  tx_->to_client_off_ += r.bytes;
+  bytes_to_client_ += r.bytes;
+  listener_counters_->traffic.bytes_out += r.bytes;
+  listener_counters_->traffic.bytes_copied += r.bytes;
+  engine_.totals().bytes_copied += r.bytes;
   if (tx_->to_client_off_ == tx_->to_client_.size()) {
     tx_->to_client_.clear();
     tx_->to_client_off_ = 0;

@@ -1,5 +1,7 @@
 #include "channel.h"
 
+#include "socket_io.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -11,7 +13,6 @@ namespace epoxy {
 namespace {
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 
-bool is_again(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == ENOTCONN; }
 bool splice_unsupported(int err) { return err == EINVAL || err == ENOSYS || err == EBADF; }
 }  // namespace
 
@@ -54,7 +55,7 @@ long Channel::flush(int dst, bool& dst_writable, ChannelTraffic& traffic) {
     n = ::send(dst, buf_.get() + head_, want, MSG_NOSIGNAL | MSG_DONTWAIT);
   }
   if (n < 0) {
-    if (is_again(errno)) {
+    if (io_again(errno)) {
       dst_writable = false;
       return 0;
     }
@@ -95,28 +96,25 @@ long Channel::fill_buffer(int src, bool& src_readable) {
   size_t room = buffers_->buffer_size() - tail_;
   if (limit_ < room) room = static_cast<size_t>(limit_);
   if (room == 0) return 0;  // full: backpressure until the destination takes some
-  ssize_t n = ::recv(src, buf_.get() + tail_, room, MSG_DONTWAIT);
-  if (n < 0) {
-    if (is_again(errno)) {
-      src_readable = false;
+  IoResult r = receive(src, buf_.get() + tail_, room, src_readable, src_fin_);
+  switch (r.kind) {
+    case IoResult::Kind::Again:
       return 0;
-    }
-    error_ = errno;
-    return -1;
+    case IoResult::Kind::End:
+      eof_ = true;
+      return 0;
+    case IoResult::Kind::Error:
+      error_ = r.error;
+      return -1;
+    case IoResult::Kind::Moved:
+      break;
   }
-  if (n == 0) {
-    eof_ = true;
-    return 0;
-  }
-  tail_ += static_cast<size_t>(n);
-  size_t got = static_cast<size_t>(n);
-  // A short read on a stream socket means its receive queue is drained — unless the FIN is
-  // known to be queued behind the data: then read on until recv() returns 0.
-  if (got < room && !src_fin_) src_readable = false;
+  size_t got = r.bytes;
+  tail_ += got;
   // Large reads mean bulk data: splice from now on, unless what is left of a body is small.
   bool bulk = got >= std::min(splice_threshold_, buffers_->buffer_size());
   if (bulk && !splice_broken_ && limit_ - got >= splice_threshold_) want_pipe_ = true;
-  return n;
+  return static_cast<long>(got);
 }
 
 long Channel::fill_pipe(int src, bool& src_readable) {
@@ -126,7 +124,7 @@ long Channel::fill_pipe(int src, bool& src_readable) {
   ssize_t n = ::splice(src, nullptr, pipe_.write_end.get(), nullptr, room, kSpliceFlags);
   if (n < 0) {
     int err = errno;
-    if (is_again(err)) {
+    if (io_again(err)) {
       // EAGAIN is ambiguous while the pipe holds bytes: the socket may be empty or the pipe's
       // slots may be used up. Only an empty pipe proves the socket drained; otherwise try
       // again once the pipe is flushed.
