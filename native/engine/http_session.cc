@@ -319,8 +319,8 @@ void HttpSession::connect_next() {
       // Built once: the views in tx_->req_ point into in_, which is consumed right after.
       head_built_ = true;
       http::RequestRewrite rw;
-      std::string ip = peer_.host();
-      rw.client_ip = ip;
+      if (client_ip_.empty()) client_ip_ = peer_.host();  // once per connection, not per request
+      rw.client_ip = client_ip_;
       rw.fallback_host = tx_->server_->address;
       http::write_request_head(tx_->req_, rw, tx_->to_server_);
       size_t consumed = tx_->req_.head_len;

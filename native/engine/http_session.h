@@ -142,6 +142,7 @@ class HttpSession final : public Session {
   size_t in_len_ = 0;
   size_t scan_ = 0;  // find_head_end() resumes here
   bool client_eof_ = false;
+  std::string client_ip_;  // for X-Forwarded-For, formatted on the first request
 
   // Current request (small state; the large per-request parts live in tx_).
   bool client_keep_alive_ = true;
