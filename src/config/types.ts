@@ -6,16 +6,103 @@
 /** `host:port` with an IPv4 literal, `[v6]:port`, or a host name resolved when the config loads. */
 export type Address = string;
 
-export type Balance = 'roundrobin' | 'leastconn';
+/** What a consistent-hash balancer hashes. */
+export type HashKey = 'host' | 'path' | 'client' | 'header';
+
+/**
+ * How a pool chooses a server for each new TCP connection or HTTP request:
+ * - `roundrobin`: smooth weighted round robin (nginx's): weights 5,1,1 give a,a,b,a,c,a,a.
+ * - `leastconn`: fewest active sessions relative to weight; ties go round the list.
+ * - `p2c`: random power-of-two-choices: two distinct random servers, the less loaded
+ *   (relative to weight) wins. Nearly leastconn's spread without its herd on a recovered server.
+ * - `{ hash: 'host' | 'path' | 'client' }` or `{ hash: 'header', header: 'x-tenant' }`:
+ *   consistent hashing on a ring with 100 virtual nodes per unit of weight, so a key keeps its
+ *   server while that server is up, and adding or removing one of N servers moves only about
+ *   1/N of the keys (never between two unchanged servers). `host` hashes the normalized Host
+ *   (lowercase, no port, no trailing dot), `path` the request path without its query, `client`
+ *   the client's IP address, `header` the named header's value. When the key is missing (a TCP
+ *   connection for `host`, `path` or `header`; an absent header) the pool falls back to
+ *   roundrobin. `proxy.pool(name).pick(key)` answers which server a key goes to.
+ */
+export type Balance =
+  | 'roundrobin'
+  | 'leastconn'
+  | 'p2c'
+  | { hash: 'host' | 'path' | 'client' }
+  | { hash: 'header'; header: string };
+
+/**
+ * A server's administrative state: `ready` takes new sessions; `drain` takes none but lets the
+ * ones in flight finish (health checks go on); `maint` takes none and is not checked.
+ */
+export type ServerState = 'ready' | 'drain' | 'maint';
 
 export interface ServerConfig {
   address: Address;
   /** Relative share of new connections (1–256, default 1). 0 is not allowed: remove or drain instead. */
   weight?: number;
+  /**
+   * Most sessions (TCP connections or HTTP requests in flight) at once; more wait in the pool's
+   * queue. 0 means no limit. Default: the pool's `maxconn`.
+   */
+  maxconn?: number;
+  /**
+   * Administrative state set by the config. Default `ready`. When omitted, a reload keeps a state
+   * set at run time (`pool.drain()`); when given, a reload applies it.
+   */
+  state?: ServerState;
+}
+
+/**
+ * Active health checks, run from the control plane for every server of the pool that is not in
+ * maintenance. A server starts up; it goes down after `fall` failed checks in a row and comes
+ * back after `rise` good ones. A down server gets no new sessions.
+ */
+export interface HealthCheckConfig {
+  /** `http` sends `GET path`; `tcp` only connects. Default `http` when `path` is set, else `tcp`. */
+  type?: 'tcp' | 'http';
+  /** Path for HTTP checks, starting with `/`. Default `/`. */
+  path?: string;
+  /** Host header for HTTP checks. Default: the server's address. */
+  host?: string;
+  /** Statuses that count as healthy: one status or a list. Default: any 2xx or 3xx. */
+  expectStatus?: number | number[];
+  /** Time between checks of one server. Default 2000. */
+  intervalMs?: number;
+  /** A check not finished in this time fails. Default 1000; at most `intervalMs`. */
+  timeoutMs?: number;
+  /** Good checks in a row that bring a down server up. Default 2. */
+  rise?: number;
+  /** Failed checks in a row that take an up server down. Default 3. */
+  fall?: number;
+}
+
+/**
+ * Passive health: the engine counts a server's errors as traffic flows (connect failures,
+ * connections reset by the server, and 5xx responses if `count5xx`) and ejects a server that has
+ * `errors` of them within `windowMs`: it gets no new sessions for `ejectMs`, then returns on
+ * probation. The last server still up in a pool is never ejected.
+ */
+export interface PassiveHealthConfig {
+  /** Errors within the window that eject a server. Default 5. */
+  errors?: number;
+  /** Default 10000. */
+  windowMs?: number;
+  /** How long an ejected server rests. Default 10000. */
+  ejectMs?: number;
+  /** Whether 5xx responses count as errors (HTTP). Default true. */
+  count5xx?: boolean;
+}
+
+export interface QueueConfig {
+  /** A session waiting longer than this for a server under its maxconn gets 503 (HTTP) or is closed (TCP). Default 5000. */
+  timeoutMs?: number;
+  /** Most sessions waiting at once; more are refused at once the same way. Default 10000. */
+  limit?: number;
 }
 
 export interface PoolConfig {
-  /** How a server is chosen for a new connection. Default `roundrobin` (smooth weighted). */
+  /** How a server is chosen for a new connection or request. Default `roundrobin` (smooth weighted). */
   balance?: Balance;
   servers: Array<Address | ServerConfig>;
   /**
@@ -23,6 +110,14 @@ export interface PoolConfig {
    * (refused, reset, timed out). Default 3; each retry goes to a server not yet tried.
    */
   retries?: number;
+  /** Default `maxconn` of this pool's servers. 0 (the default) means no limit. */
+  maxconn?: number;
+  /** Where sessions wait when every eligible server is at its maxconn. */
+  queue?: QueueConfig;
+  /** Active checks; omitted: none (servers count as up unless passive health ejects them). */
+  health?: HealthCheckConfig;
+  /** Passive health; on with the defaults when omitted, `false` turns it off. */
+  passive?: PassiveHealthConfig | false;
 }
 
 /**
@@ -48,6 +143,11 @@ interface ListenerBase {
   bind: Address;
   /** listen(2) backlog, default 4096 (the kernel caps it at net.core.somaxconn). */
   backlog?: number;
+  /**
+   * Most client connections open at once; beyond it the listener stops accepting (clients wait
+   * in the backlog) until one closes. 0 (the default) means no limit.
+   */
+  maxconn?: number;
 }
 
 export interface TcpListenerConfig extends ListenerBase {
@@ -151,13 +251,51 @@ export interface ResolvedServer {
   /** Normalised `ip:port` (`[v6]:port` for IPv6). */
   address: string;
   weight: number;
+  /** 0: no limit. */
+  maxconn: number;
+  /** Undefined when the config does not say (a reload keeps the state set at run time). */
+  state?: ServerState;
+}
+
+export type ResolvedBalance = 'roundrobin' | 'leastconn' | 'p2c' | 'hash';
+
+export interface ResolvedHash {
+  key: HashKey;
+  /** Lowercase header name when `key` is `header`, else ''. */
+  header: string;
+}
+
+export interface ResolvedHealthCheck {
+  type: 'tcp' | 'http';
+  path: string;
+  /** '' means the server's address. */
+  host: string;
+  /** Healthy statuses; empty means any 200–399. */
+  expectStatus: number[];
+  intervalMs: number;
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+}
+
+export interface ResolvedPassive {
+  errors: number;
+  windowMs: number;
+  ejectMs: number;
+  count5xx: boolean;
 }
 
 export interface ResolvedPool {
   name: string;
-  balance: Balance;
+  balance: ResolvedBalance;
+  /** Set when `balance` is `hash`. */
+  hash?: ResolvedHash;
   retries: number;
   servers: ResolvedServer[];
+  queue: { timeoutMs: number; limit: number };
+  health?: ResolvedHealthCheck;
+  /** null: passive health is off. */
+  passive: ResolvedPassive | null;
 }
 
 export interface ResolvedTcpListener {
@@ -165,6 +303,8 @@ export interface ResolvedTcpListener {
   mode: 'tcp';
   bind: string;
   backlog: number;
+  /** 0: no limit. */
+  maxconn: number;
   pool: string;
 }
 
@@ -181,6 +321,8 @@ export interface ResolvedHttpListener {
   mode: 'http';
   bind: string;
   backlog: number;
+  /** 0: no limit. */
+  maxconn: number;
   routes: ResolvedRoute[];
 }
 

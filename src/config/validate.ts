@@ -304,7 +304,7 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
     return r.address;
   };
   const listeners = data.listeners.map((l, i): ResolvedListener => {
-    const base = { name: l.name, bind: resolved(`listeners[${i}].bind`), backlog: l.backlog ?? 4096 };
+    const base = { name: l.name, bind: resolved(`listeners[${i}].bind`), backlog: l.backlog ?? 4096, maxconn: 0 };
     if (l.mode === 'tcp') return { ...base, mode: 'tcp', pool: l.pool };
     const routes = l.routes.map((r) => ({
       host: r.host === undefined ? '' : (normalizeHostPattern(r.host) ?? ''),
@@ -320,7 +320,10 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
     servers: p.servers.map((s, i) => ({
       address: resolved(serverPath(name, i)),
       weight: typeof s === 'string' ? 1 : (s.weight ?? 1),
+      maxconn: 0,
     })),
+    queue: { timeoutMs: 5000, limit: 10_000 },
+    passive: { errors: 5, windowMs: 10_000, ejectMs: 10_000, count5xx: true },
   }));
   const config: ResolvedConfig = {
     listeners,
