@@ -7,7 +7,7 @@
   'targets': [
     {
       'target_name': 'epoxy',
-      'sources': ['<@(epoxy_engine_sources)', 'native/addon/addon.cc', 'native/addon/http_testing.cc'],
+      'sources': ['<@(epoxy_engine_sources)', 'native/addon/addon.cc', 'native/addon/convert.cc', 'native/addon/hash_ring.cc', 'native/addon/http_testing.cc'],
       'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api"],
       'defines': ['NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS', 'NAPI_VERSION=8'],
       'cflags!': ['-fno-exceptions'],

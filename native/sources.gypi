@@ -5,6 +5,7 @@
     'epoxy_engine_sources': [
       'native/net/address.cc',
       'native/net/socket.cc',
+      'native/lb/ring.cc',
       'native/io/pipe_pool.cc',
       'native/io/channel.cc',
       'native/http/parser.cc',
@@ -17,6 +18,7 @@
       'native/engine/session.cc',
       'native/engine/tcp_session.cc',
       'native/engine/stats.cc',
+      'native/engine/servers.cc',
     ],
   },
 }

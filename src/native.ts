@@ -6,19 +6,49 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** AdminState in native/engine/model.h. */
+export const ADMIN = { ready: 0, drain: 1, maint: 2 } as const;
+/** lb::Algorithm in native/lb/balancer.h. */
+export const BALANCE = { roundrobin: 0, leastconn: 1, p2c: 2, hash: 3 } as const;
+/** HashKey in native/engine/model.h. */
+export const HASH_KEY = { host: 0, path: 1, client: 2, header: 3 } as const;
+
 export interface NativeServerSpec {
   uid: number;
   /** `ip:port` or `[v6]:port` literal. */
   address: string;
   weight: number;
+  /** 0: no limit. */
+  maxconn: number;
+  /** An ADMIN value. */
+  admin: number;
+  /** The verdict of active health checks. */
+  up: boolean;
+}
+
+/** Fields of a running server to change; omitted ones stay. */
+export interface NativeServerUpdate {
+  uid: number;
+  weight?: number;
+  maxconn?: number;
+  admin?: number;
+  up?: boolean;
 }
 
 export interface NativePoolSpec {
   uid: number;
   name: string;
-  /** 0 roundrobin, 1 leastconn */
+  /** A BALANCE value. */
   balance: number;
+  /** A HASH_KEY value (used when balance is hash). */
+  hashKey: number;
+  /** Lowercase header name for HASH_KEY.header, else ''. */
+  hashHeader: string;
   retries: number;
+  queueTimeoutMs: number;
+  queueLimit: number;
+  /** errors 0: passive health off. */
+  passive: { errors: number; windowMs: number; ejectMs: number; count5xx: boolean };
   servers: NativeServerSpec[];
 }
 
@@ -31,7 +61,7 @@ export interface NativeRouteSpec {
   pool: number;
 }
 
-export type NativeListenerSpec = { name: string; bind: string; backlog: number } & (
+export type NativeListenerSpec = { name: string; bind: string; backlog: number; maxconn: number } & (
   | { mode: 'tcp'; /** Index into NativeSnapshotSpec.pools. */ pool: number }
   | { mode: 'http'; routes: NativeRouteSpec[] }
 );
@@ -73,6 +103,8 @@ export interface NativeEventBatch {
   stats?: Array<[number, string]>;
   /** JSON objects with at least `level` and `msg`. */
   logs?: string[];
+  /** Passive health decisions: a server ejected, or back after its ejection. */
+  serverStates?: Array<{ uid: number; ejected: boolean; reason: string }>;
   stopped?: boolean;
 }
 
@@ -87,6 +119,7 @@ export interface NativeEngine {
   apply(spec: NativeSnapshotSpec): void;
   addServer(poolUid: number, server: NativeServerSpec): void;
   removeServer(uid: number): void;
+  updateServer(update: NativeServerUpdate): void;
   /** (token, target) pairs. */
   selectReply(pairs: Uint32Array): void;
   requestStats(token: number): void;
@@ -99,8 +132,15 @@ export interface NativeEngine {
   unref(): void;
 }
 
+/** The engine's consistent-hash ring over members (ids are server addresses), in their order. */
+export interface NativeHashRing {
+  /** Index of the member owning `key`, skipping members whose byte in `eligible` is 0; -1 if none. */
+  pick(key: string, eligible?: Uint8Array): number;
+}
+
 interface NativeModule {
   Engine: new (onWake: () => void) => NativeEngine;
+  HashRing: new (ids: string[], weights: number[]) => NativeHashRing;
 }
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -3,16 +3,27 @@
  * control-plane model (pools, servers and their engine uids), and turns engine events into
  * logs, stats answers and select-hook calls.
  */
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 
 import { ConfigError } from './config/errors.js';
 import { isIPLiteral, normalizeAddress, parseAddress } from './config/address.js';
-import type { EpoxyConfig, ResolvedConfig } from './config/types.js';
+import type { EpoxyConfig, ResolvedConfig, ServerState } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
 import { createLogger } from './log/logger.js';
-import { TARGET_POOL, TARGET_SERVER, native, type NativeEngine, type NativeEventBatch, type NativeSnapshotSpec } from './native.js';
+import {
+  ADMIN,
+  SELECT_RECORD,
+  TARGET_POOL,
+  TARGET_SERVER,
+  native,
+  type NativeEngine,
+  type NativeEventBatch,
+  type NativeSnapshotSpec,
+} from './native.js';
+import { PoolRegistry, available, pickByHash, serverSpec, stateName, type PoolModel, type PoolPlan, type ServerModel } from './pools.js';
 import { SelectDispatcher } from './select.js';
-import type { ProxyStats } from './stats.js';
+import type { ProxyStats, ServerStateName } from './stats.js';
 
 export interface ProxyOptions {
   /** Where epoxy logs (pino). Default: JSON lines on stdout at EPOXY_LOG_LEVEL or info. */
@@ -27,32 +38,72 @@ export interface StopOptions {
 export interface ServerInfo {
   address: string;
   weight: number;
+  /** 0: no limit. */
+  maxconn: number;
+  /** What it takes now; see ServerStateName. */
+  state: ServerStateName;
 }
 
-/** Live changes to one pool; they apply to new connections at once, without a restart. */
+export interface AddServerOptions {
+  /** 1–256, default 1. */
+  weight?: number;
+  /** 0 (default): no limit. */
+  maxconn?: number;
+  /** Default `ready`. */
+  state?: ServerState;
+}
+
+/**
+ * Live changes to one pool. They apply to new sessions at once, without a restart; sessions in
+ * flight keep the server they have. Addresses are `ip:port` literals; methods that name a server
+ * throw when the pool has no such server.
+ */
 export interface PoolHandle {
   readonly name: string;
-  /** Adds a server (`ip:port` literal). Throws if the address is malformed or already in the pool. */
-  add(address: string, weight?: number): void;
+  /** Adds a server. Throws if the address is malformed or already in the pool. */
+  add(address: string, options?: number | AddServerOptions): void;
   /** Removes a server: it gets no new sessions; sessions using it continue. False if absent. */
   remove(address: string): boolean;
+  /** No new sessions; the ones in flight finish. Undo with ready(). */
+  drain(address: string): void;
+  /** No new sessions and no health checks (maintenance). Undo with ready(). */
+  maint(address: string): void;
+  /** Takes new sessions again (if healthy). */
+  ready(address: string): void;
+  setWeight(address: string, weight: number): void;
+  setMaxconn(address: string, maxconn: number): void;
+  /**
+   * The address of the server this pool's consistent hash sends `key` to now (a host, path,
+   * client address or header value, as the pool hashes), or undefined when no server is
+   * available. Throws if the pool does not hash. A select hook returning it reproduces the
+   * pool's choice for another key: `proxy.pool('apps').pick(domainFromPath)`.
+   */
+  pick(key: string): string | undefined;
   servers(): ServerInfo[];
 }
 
-interface PoolModel {
-  uid: number;
-  servers: Map<string, { uid: number; weight: number }>;
+/** A server changed what it takes: by health checks, passive health or the operator. */
+export interface ServerEvent {
+  pool: string;
+  server: string;
+  state: ServerStateName;
+  /** `check` (active health), `passive` (errors seen in traffic), `admin` (drain/maint/ready). */
+  source: 'check' | 'passive' | 'admin';
+  reason: string;
+}
+
+export interface ProxyEvents {
+  server: [ServerEvent];
 }
 
 const DEFAULT_GRACE_MS = 10_000;
 
-export class Proxy {
+export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #engine: NativeEngine;
   readonly #logger: Logger;
-  readonly #config: ResolvedConfig;
-  readonly #pools = new Map<string, PoolModel>();
+  #config: ResolvedConfig;
+  readonly #pools = new PoolRegistry();
   readonly #statsWaiters = new Map<number, (json: string) => void>();
-  #nextUid = 1;
   #nextStatsToken = 1;
   #select: SelectDispatcher | undefined;
   #stopping: Promise<void> | undefined;
@@ -71,28 +122,18 @@ export class Proxy {
   }
 
   private constructor(config: ResolvedConfig, logger: Logger) {
+    super();
     this.#config = config;
     this.#logger = logger;
-    for (const pool of config.pools) {
-      const servers = new Map(pool.servers.map((s) => [s.address, { uid: this.#nextUid++, weight: s.weight }]));
-      this.#pools.set(pool.name, { uid: this.#nextUid++, servers });
-    }
+    const plan = this.#pools.plan(config.pools);
     this.#engine = new native.Engine(() => this.#onWake());
-    if (config.select) {
-      this.#select = new SelectDispatcher(
-        config.select,
-        config.timeouts.selectMs,
-        () => this.#config.listeners.map((l) => l.name),
-        { resolve: (result) => this.#resolveTarget(result) },
-        (pairs) => this.#engine.selectReply(pairs),
-        logger,
-      );
-    }
+    this.#select = this.#makeSelect(config);
     // The threadsafe function stays unref'd: an engine with nothing to say never holds the
     // process open. Only #awaitEngine() refs it, while JS waits for an answer.
     this.#engine.unref();
     try {
-      this.#engine.apply(this.#compile());
+      this.#engine.apply(this.#compile(config, plan));
+      this.#pools.commit(plan);
     } catch (err) {
       this.#engine.close();
       this.#closed = true;
@@ -107,14 +148,57 @@ export class Proxy {
 
   /** Live changes to a pool; throws if there is no pool of that name. */
   pool(name: string): PoolHandle {
-    const model = this.#pools.get(name);
-    if (!model) throw new Error(`no pool named "${name}" (pools are: ${[...this.#pools.keys()].join(', ')})`);
+    if (!this.#pools.get(name)) throw new Error(`no pool named "${name}" (pools are: ${this.#pools.names().join(', ')})`);
+    // The model is looked up on every call: a reload replaces it.
+    const model = (): PoolModel => {
+      const m = this.#pools.get(name);
+      if (!m) throw new Error(`pool "${name}" is gone (removed by a reload)`);
+      return m;
+    };
+    const server = (address: string) => this.#server(model(), address);
     return {
       name,
-      add: (address, weight = 1) => this.#addServer(name, model, address, weight),
-      remove: (address) => this.#removeServer(model, address),
-      servers: () => [...model.servers].map(([address, s]) => ({ address, weight: s.weight })),
+      add: (address, options) => this.#addServer(model(), address, typeof options === 'number' ? { weight: options } : (options ?? {})),
+      remove: (address) => this.#removeServer(model(), address),
+      drain: (address) => this.#setAdmin(model(), server(address), 'drain'),
+      maint: (address) => this.#setAdmin(model(), server(address), 'maint'),
+      ready: (address) => this.#setAdmin(model(), server(address), 'ready'),
+      setWeight: (address, weight) => this.#setWeight(model(), server(address), weight),
+      setMaxconn: (address, maxconn) => this.#setMaxconn(model(), server(address), maxconn),
+      pick: (key) => pickByHash(model(), key)?.address,
+      servers: () =>
+        model().servers.map((s) => ({ address: s.address, weight: s.weight, maxconn: s.maxconn, state: stateName(s) })),
     };
+  }
+
+  /**
+   * Replaces the running config without a restart: listeners are added, kept (same bind: the
+   * socket stays open) or closed; pools and servers are matched by name and address, so
+   * counters, idle connections and states set at run time carry over. Sessions in flight keep
+   * the config they started with. A config that fails validation, or a listener that cannot
+   * bind, changes nothing: the ConfigError or bind error is thrown and every problem logged.
+   */
+  async reload(config: EpoxyConfig): Promise<void> {
+    this.#assertRunning();
+    const result = await resolveConfig(config);
+    if (!result.ok) {
+      for (const issue of result.issues) this.#logger.error({ path: issue.path }, `reload rejected: ${issue.message}`);
+      throw new ConfigError(result.issues, 'reload rejected, the running config stays');
+    }
+    this.#assertRunning();
+    const next = result.config;
+    const plan = this.#pools.plan(next.pools);
+    try {
+      this.#engine.apply(this.#compile(next, plan));
+    } catch (err) {
+      this.#logger.error({ err }, 'reload rejected, the running config stays');
+      throw err;
+    }
+    const summary = reloadSummary(this.#config, next);
+    this.#pools.commit(plan);
+    this.#config = next;
+    this.#select = this.#makeSelect(next);
+    this.#logger.info(summary, 'config reloaded');
   }
 
   /** Counters per listener, pool and server, read from the engine thread. */
@@ -171,7 +255,11 @@ export class Proxy {
     if (this.#closed) return;
     const batch = this.#engine.takeEvents();
     this.#handleLogs(batch);
-    if (batch.selects && this.#select) this.#select.dispatch(batch.selects, batch.addresses ?? [], batch.requests ?? []);
+    for (const change of batch.serverStates ?? []) this.#onPassiveChange(change.uid, change.ejected, change.reason);
+    if (batch.selects) {
+      if (this.#select) this.#select.dispatch(batch.selects, batch.addresses ?? [], batch.requests ?? []);
+      else this.#engine.selectReply(balancerReplies(batch.selects));  // parked before a reload removed the hook
+    }
     for (const [token, json] of batch.stats ?? []) {
       const waiter = this.#statsWaiters.get(token);
       this.#statsWaiters.delete(token);
@@ -201,26 +289,28 @@ export class Proxy {
     this.#resolveStopped?.();
   }
 
-  #compile(): NativeSnapshotSpec {
-    const c = this.#config;
+  #makeSelect(config: ResolvedConfig): SelectDispatcher | undefined {
+    if (!config.select) return undefined;
+    return new SelectDispatcher(
+      config.select,
+      config.timeouts.selectMs,
+      () => this.#config.listeners.map((l) => l.name),
+      { resolve: (result) => this.#resolveTarget(result) },
+      (pairs) => this.#engine.selectReply(pairs),
+      this.#logger,
+    );
+  }
+
+  #compile(c: ResolvedConfig, plan: PoolPlan): NativeSnapshotSpec {
     const poolIndex = new Map(c.pools.map((p, i) => [p.name, i]));
     return {
       listeners: c.listeners.map((l) => {
-        const base = { name: l.name, bind: l.bind, backlog: l.backlog };
+        const base = { name: l.name, bind: l.bind, backlog: l.backlog, maxconn: l.maxconn };
         if (l.mode === 'tcp') return { ...base, mode: 'tcp' as const, pool: poolIndex.get(l.pool) ?? 0 };
         const routes = l.routes.map((r) => ({ host: r.host, path: r.path, pool: poolIndex.get(r.pool) ?? 0 }));
         return { ...base, mode: 'http' as const, routes };
       }),
-      pools: c.pools.map((p) => {
-        const model = this.#pools.get(p.name)!;
-        return {
-          uid: model.uid,
-          name: p.name,
-          balance: p.balance === 'leastconn' ? 1 : 0,
-          retries: p.retries,
-          servers: [...model.servers].map(([address, s]) => ({ uid: s.uid, address, weight: s.weight })),
-        };
-      }),
+      pools: this.#pools.specs(plan.pools),
       timeouts: {
         httpRequestMs: c.timeouts.httpRequestMs,
         connectMs: c.timeouts.connectMs,
@@ -241,37 +331,83 @@ export class Proxy {
     if (pool) return TARGET_POOL | pool.uid;
     const parsed = parseAddress(result);
     if ('error' in parsed) return undefined;
-    const address = normalizeAddress(parsed.host, parsed.port);
-    for (const model of this.#pools.values()) {
-      const server = model.servers.get(address);
-      if (server) return (TARGET_SERVER | server.uid) >>> 0;
-    }
-    return undefined;
+    const server = this.#pools.findServer(normalizeAddress(parsed.host, parsed.port));
+    return server ? (TARGET_SERVER | server.uid) >>> 0 : undefined;
   }
 
-  #addServer(pool: string, model: PoolModel, address: string, weight: number): void {
+  #server(model: PoolModel, address: string): ServerModel {
+    const parsed = parseAddress(address);
+    const normalized = 'error' in parsed ? address : normalizeAddress(parsed.host, parsed.port);
+    const server = model.servers.find((s) => s.address === normalized);
+    if (!server) throw new Error(`pool "${model.name}" has no server ${normalized}`);
+    return server;
+  }
+
+  #addServer(model: PoolModel, address: string, options: AddServerOptions): void {
     this.#assertRunning();
     const normalized = literalAddress(address);
-    if (!Number.isInteger(weight) || weight < 1 || weight > 256) {
-      throw new RangeError(`pool "${pool}": weight must be an integer 1–256, got ${weight}`);
-    }
-    if (model.servers.has(normalized)) throw new Error(`pool "${pool}" already has server ${normalized}`);
-    const uid = this.#nextUid++;
-    this.#engine.addServer(model.uid, { uid, address: normalized, weight });
-    model.servers.set(normalized, { uid, weight });
-    this.#logger.info({ pool, server: normalized, weight }, 'server added');
+    const weight = checkWeight(model.name, options.weight ?? 1);
+    const maxconn = checkMaxconn(model.name, options.maxconn ?? 0);
+    const state = options.state ?? 'ready';
+    if (!(state in ADMIN)) throw new RangeError(`pool "${model.name}": state must be ready, drain or maint, got ${String(state)}`);
+    if (model.servers.some((s) => s.address === normalized)) throw new Error(`pool "${model.name}" already has server ${normalized}`);
+    const server: ServerModel = { uid: this.#pools.newUid(), address: normalized, weight, maxconn, admin: state, up: true, ejected: false };
+    this.#engine.addServer(model.uid, serverSpec(server));
+    model.servers.push(server);
+    model.ring = undefined;
+    this.#logger.info({ pool: model.name, server: normalized, weight, maxconn, state }, 'server added');
   }
 
   #removeServer(model: PoolModel, address: string): boolean {
     this.#assertRunning();
     const parsed = parseAddress(address);
     const normalized = 'error' in parsed ? address : normalizeAddress(parsed.host, parsed.port);
-    const server = model.servers.get(normalized);
-    if (!server) return false;
-    this.#engine.removeServer(server.uid);
-    model.servers.delete(normalized);
-    this.#logger.info({ server: normalized }, 'server removed');
+    const index = model.servers.findIndex((s) => s.address === normalized);
+    if (index < 0) return false;
+    this.#engine.removeServer(model.servers[index]!.uid);
+    model.servers.splice(index, 1);
+    model.ring = undefined;
+    this.#logger.info({ pool: model.name, server: normalized }, 'server removed');
     return true;
+  }
+
+  #setAdmin(model: PoolModel, server: ServerModel, state: ServerState): void {
+    this.#assertRunning();
+    if (server.admin === state) return;
+    server.admin = state;
+    this.#engine.updateServer({ uid: server.uid, admin: ADMIN[state] });
+    this.#announce(model, server, 'admin', `set to ${state}`);
+  }
+
+  #setWeight(model: PoolModel, server: ServerModel, weight: number): void {
+    this.#assertRunning();
+    server.weight = checkWeight(model.name, weight);
+    model.ring = undefined;
+    this.#engine.updateServer({ uid: server.uid, weight: server.weight });
+    this.#logger.info({ pool: model.name, server: server.address, weight }, 'server weight set');
+  }
+
+  #setMaxconn(model: PoolModel, server: ServerModel, maxconn: number): void {
+    this.#assertRunning();
+    server.maxconn = checkMaxconn(model.name, maxconn);
+    this.#engine.updateServer({ uid: server.uid, maxconn: server.maxconn });
+    this.#logger.info({ pool: model.name, server: server.address, maxconn }, 'server maxconn set');
+  }
+
+  #onPassiveChange(uid: number, ejected: boolean, reason: string): void {
+    const found = this.#pools.byUid(uid);
+    if (!found) return;
+    found.server.ejected = ejected;
+    this.#announce(found.pool, found.server, 'passive', reason);
+  }
+
+  /** Logs a server's change of state and emits it as a `server` event. */
+  #announce(pool: PoolModel, server: ServerModel, source: ServerEvent['source'], reason: string): void {
+    const state = stateName(server);
+    const fields = { pool: pool.name, server: server.address, state, source, reason };
+    if (available(server)) this.#logger.info(fields, `server ${server.address} is ${state}`);
+    else this.#logger.warn(fields, `server ${server.address} is ${state}`);
+    this.emit('server', fields);
   }
 
   #assertRunning(): void {
@@ -286,4 +422,41 @@ function literalAddress(address: string): string {
     throw new Error(`"${address}": live changes take an IP literal; resolve the host name first`);
   }
   return normalizeAddress(parsed.host, parsed.port);
+}
+
+function checkWeight(pool: string, weight: number): number {
+  if (!Number.isInteger(weight) || weight < 1 || weight > 256) {
+    throw new RangeError(`pool "${pool}": weight must be an integer 1–256, got ${weight}`);
+  }
+  return weight;
+}
+
+function checkMaxconn(pool: string, maxconn: number): number {
+  if (!Number.isInteger(maxconn) || maxconn < 0 || maxconn > 1_000_000) {
+    throw new RangeError(`pool "${pool}": maxconn must be an integer 0–1000000, got ${maxconn}`);
+  }
+  return maxconn;
+}
+
+/** Balancer answers (target 0) for every select record of a batch. */
+function balancerReplies(records: Uint32Array): Uint32Array {
+  const pairs = new Uint32Array((records.length / SELECT_RECORD) * 2);
+  for (let i = 0, j = 0; i + SELECT_RECORD <= records.length; i += SELECT_RECORD, j += 2) pairs[j] = records[i]!;
+  return pairs;
+}
+
+/** What a reload changed, for its log line. */
+function reloadSummary(before: ResolvedConfig, after: ResolvedConfig): Record<string, string[]> {
+  const diff = (a: string[], b: string[]) => b.filter((x) => !a.includes(x));
+  const listeners = (c: ResolvedConfig) => c.listeners.map((l) => `${l.name}@${l.bind}`);
+  const servers = (c: ResolvedConfig) => c.pools.flatMap((p) => p.servers.map((s) => `${p.name}/${s.address}`));
+  const pools = (c: ResolvedConfig) => c.pools.map((p) => p.name);
+  return {
+    listenersAdded: diff(listeners(before), listeners(after)),
+    listenersRemoved: diff(listeners(after), listeners(before)),
+    poolsAdded: diff(pools(before), pools(after)),
+    poolsRemoved: diff(pools(after), pools(before)),
+    serversAdded: diff(servers(before), servers(after)),
+    serversRemoved: diff(servers(after), servers(before)),
+  };
 }

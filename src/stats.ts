@@ -16,6 +16,8 @@ export interface ListenerStats extends TrafficStats {
   bind: string;
   accepted: number;
   active: number;
+  /** Most connections open at once (0: no limit). */
+  maxconn: number;
   /** accept() failures such as EMFILE; each pauses the listener for 100 ms. */
   acceptErrors: number;
   paused: boolean;
@@ -25,14 +27,29 @@ export interface ListenerStats extends TrafficStats {
   responses: { none: number; '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
 }
 
+/**
+ * What a server takes now: `up` new sessions; `drain` and `maint` none (set by the operator);
+ * `down` none (failed active checks); `ejected` none for a while (passive health).
+ */
+export type ServerStateName = 'up' | 'drain' | 'maint' | 'down' | 'ejected';
+
 export interface ServerStats extends TrafficStats {
   uid: number;
   address: string;
   weight: number;
+  state: ServerStateName;
+  /** Most sessions at once (0: no limit). */
+  maxconn: number;
+  /** Sessions (TCP connections, HTTP requests in flight) using the server now. */
   active: number;
   /** Sessions that connected to this server. */
   sessions: number;
   connectFailures: number;
+  /** Connections the server reset or cut, invalid responses, server timeouts. */
+  resets: number;
+  responses5xx: number;
+  /** Times passive health ejected the server. */
+  ejections: number;
   /** HTTP requests sent to this server. */
   requests: number;
   /** HTTP: idle keep-alive connections held for reuse. */
@@ -46,6 +63,14 @@ export interface PoolStats {
   active: number;
   /** Sessions closed because no server of the pool could be reached. */
   noServer: number;
+  /** Sessions waiting now for a server under its maxconn. */
+  queued: number;
+  /** Sessions that ever waited in the queue. */
+  queuedTotal: number;
+  /** Sessions that gave up waiting (503 / closed). */
+  queueTimeouts: number;
+  /** Sessions refused because the queue was at its limit. */
+  queueFull: number;
   servers: ServerStats[];
 }
 

@@ -32,6 +32,8 @@ bool parse_servers(std::vector<ServerSpec>& servers, const std::string& where, s
   return true;
 }
 
+ServerSpec spec_of(const Server& s) { return {s.uid, s.address, s.addr, s.lb.weight, s.maxconn, s.admin, s.check_up}; }
+
 }  // namespace
 
 bool Engine::apply(SnapshotSpec spec, std::string& error) {
@@ -143,10 +145,16 @@ std::shared_ptr<Pool> Engine::materialize_pool(const PoolSpec& spec) {
   if (!pool) {
     pool = std::make_shared<Pool>();
     pool->uid = spec.uid;
+    pool->rng.s ^= (static_cast<uint64_t>(spec.uid) << 32) ^ static_cast<uint64_t>(now_);
   }
   pool->name = spec.name;
   pool->balance = spec.balance;
+  pool->hash_key = spec.hash_key;
+  pool->hash_header = spec.hash_header;
   pool->retries = spec.retries;
+  pool->queue_timeout_ms = spec.queue_timeout_ms;
+  pool->queue_limit = spec.queue_limit;
+  pool->passive = spec.passive;
   sync_servers(*pool, spec.servers);
   return pool;
 }
@@ -163,6 +171,9 @@ void Engine::sync_servers(Pool& pool, const std::vector<ServerSpec>& specs) {
     server->addr = ss.addr;
     if (server->lb.weight != ss.weight) server->lb.current = 0;
     server->lb.weight = ss.weight;
+    server->maxconn = ss.maxconn;
+    server->admin = ss.admin;
+    server->check_up = ss.check_up;
     server->removed = false;
     server->pool = &pool;
     next.push_back(server);
@@ -172,8 +183,14 @@ void Engine::sync_servers(Pool& pool, const std::vector<ServerSpec>& specs) {
     // Sessions using it keep their shared_ptr; it only stops receiving new ones.
     old->removed = true;
     servers_by_uid_.erase(old->uid);
+    close_idle_conns(*old);
   }
   pool.servers = std::move(next);
+  build_ring(pool);
+  for (auto& s : pool.servers) {
+    if (!s->available(now_)) close_idle_conns(*s);
+  }
+  if (auto it = pools_by_uid_.find(pool.uid); it != pools_by_uid_.end()) request_queue_service(it->second);
 }
 
 void Engine::apply_add_server(Command& c) {
@@ -181,7 +198,7 @@ void Engine::apply_add_server(Command& c) {
   if (it == pools_by_uid_.end()) return;
   Pool& pool = *it->second;
   std::vector<ServerSpec> specs;
-  for (auto& s : pool.servers) specs.push_back({s->uid, s->address, s->addr, s->lb.weight});
+  for (auto& s : pool.servers) specs.push_back(spec_of(*s));
   specs.push_back(std::move(c.server));
   sync_servers(pool, specs);
 }
@@ -192,7 +209,7 @@ void Engine::apply_remove_server(uint32_t uid) {
   Pool& pool = *it->second->pool;
   std::vector<ServerSpec> specs;
   for (auto& s : pool.servers) {
-    if (s->uid != uid) specs.push_back({s->uid, s->address, s->addr, s->lb.weight});
+    if (s->uid != uid) specs.push_back(spec_of(*s));
   }
   sync_servers(pool, specs);
 }
@@ -216,6 +233,7 @@ void Engine::rebuild_listeners(const SnapshotSpec& spec, std::vector<std::pair<s
     }
     if (!l) continue;  // cannot happen: apply() bound every new address
     l->name = ls.name;
+    l->maxconn = ls.maxconn;
     next.push_back(std::move(l));
   }
   listeners_ = std::move(next);  // listeners left out close here

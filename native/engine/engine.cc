@@ -98,7 +98,7 @@ EventBatch Engine::take_events() {
 void Engine::run() {
   epoll_event events[kMaxEvents];
   while (!exit_) {
-    bool more = !ready_sessions_.empty() || listeners_ready_;
+    bool more = !ready_sessions_.empty() || listeners_ready_ || !queue_service_.empty();
     int timeout = more ? 0 : timers_.timeout_from(now_);
     if (stopping_ && !more) {
       int64_t left = stop_deadline_ - now_;
@@ -166,6 +166,9 @@ void Engine::handle_command(Command& c) {
     case Command::Kind::RemoveServer:
       apply_remove_server(c.number);
       return;
+    case Command::Kind::UpdateServer:
+      apply_update_server(c.update);
+      return;
     case Command::Kind::SelectReplies:
       handle_select_replies(c.replies);
       return;
@@ -188,8 +191,10 @@ void Engine::stop_now(uint32_t grace_ms) {
 bool Engine::should_exit() { return stopping_ && (sessions_.size() == 0 || now_ >= stop_deadline_); }
 
 void Engine::run_ready_lists() {
+  if (!queue_service_.empty()) service_queues();
   if (listeners_ready_) {
     listeners_ready_ = false;
+    listeners_full_ = false;
     for (auto& l : listeners_) {
       if (l->readable && !l->paused) accept_ready(*l);
     }
@@ -222,6 +227,10 @@ void Engine::run_timers() {
       on_conn_timer(key, e.when);
       continue;
     }
+    if (tag == kTagControl) {
+      on_server_timer(static_cast<uint32_t>(key), e.when);
+      continue;
+    }
     if (tag == kTagListener) {
       for (auto& l : listeners_) {
         if (l->id == key && l->paused) {
@@ -241,6 +250,11 @@ void Engine::run_timers() {
 
 void Engine::accept_ready(Listener& l) {
   for (int i = 0; i < kAcceptBatch; ++i) {
+    if (l.maxconn != 0 && l.counters->active >= l.maxconn) {
+      // Clients wait in the backlog; a session closing sets listeners_ready_ again.
+      listeners_full_ = true;
+      return;
+    }
     SockAddr peer;
     peer.len = sizeof peer.storage;
     int fd = accept4(l.fd.get(), peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -35,12 +35,13 @@ namespace epoxy {
 struct HttpTx;
 
 struct Command {
-  enum class Kind { Apply, AddServer, RemoveServer, SelectReplies, Stats, Stop };
+  enum class Kind { Apply, AddServer, RemoveServer, UpdateServer, SelectReplies, Stats, Stop };
   Kind kind = Kind::Stop;
   std::shared_ptr<SnapshotSpec> spec;
   std::vector<std::pair<std::string, Fd>> new_listeners;  // bind -> listening socket
   uint32_t pool_uid = 0;
   ServerSpec server;
+  ServerUpdate update;
   uint32_t number = 0;  // server uid, stats token or grace period
   std::vector<uint32_t> replies;
 };
@@ -72,6 +73,8 @@ class Engine {
   bool apply(SnapshotSpec spec, std::string& error);
   bool add_server(uint32_t pool_uid, ServerSpec server, std::string& error);
   void remove_server(uint32_t uid);
+  // Weight, maxconn, drain/maint, the verdict of active checks: fields left unset stay.
+  void update_server(const ServerUpdate& update);
   void select_replies(std::vector<uint32_t> pairs);
   void request_stats(uint32_t token);
   // Stops accepting now; sessions get `grace_ms` to finish, then are cut. The loop then exits
@@ -103,6 +106,15 @@ class Engine {
   void apply_add_server(Command& c);
   void apply_remove_server(uint32_t uid);
   void rebuild_listeners(const SnapshotSpec& spec, std::vector<std::pair<std::string, Fd>>& fresh);
+
+  // server state at run time (servers.cc)
+  void build_ring(Pool& pool);
+  void apply_update_server(const ServerUpdate& update);
+  void server_changed(Server& s);
+  void eject(Server& s, const char* what);
+  void on_server_timer(uint32_t uid, int64_t when);
+  void service_queues();
+  void service_queue(Pool& pool);
 
   // listeners and sessions (engine.cc)
   void accept_ready(Listener& l);
@@ -147,6 +159,15 @@ class Engine {
   std::unique_ptr<HttpTx> acquire_tx();
   void release_tx(std::unique_ptr<HttpTx> tx);
 
+  // ---- server health and queues (servers.cc) ----
+  // Passive health: an error seen in traffic (connect failure, reset, 5xx); enough of them
+  // within the pool's window eject the server for a while.
+  void note_server_error(Server& s, const char* what);
+  void push_queue(Pool& pool, uint64_t session_key);
+  // A server of `pool` may have a free slot (or became available): the pool's waiting sessions
+  // get a new try in this loop iteration, after the events at hand.
+  void request_queue_service(const std::shared_ptr<Pool>& pool);
+
  private:
   std::function<void()> wake_;
   Fd epoll_;
@@ -175,6 +196,8 @@ class Engine {
 
   std::vector<uint64_t> ready_sessions_;
   bool listeners_ready_ = false;
+  bool listeners_full_ = false;  // some listener stopped accepting at its maxconn
+  std::vector<std::shared_ptr<Pool>> queue_service_;
   TimerHeap timers_;
   std::unordered_map<uint32_t, uint64_t> parked_;  // select token -> session key
   uint32_t next_token_ = 1;
@@ -199,7 +222,8 @@ class Engine {
   bool scheduled_ = false;
 };
 
-// epoll keys: the low two bits say what an fd is, the rest identify it.
+// epoll keys: the low two bits say what an fd is, the rest identify it. Timer keys use the same
+// tags; a timer tagged kTagControl carries a server uid (the end of a passive-health ejection).
 enum KeyTag : uint64_t { kTagControl = 0, kTagListener = 1, kTagClient = 2, kTagServer = 3 };
 inline uint64_t tag_key(uint64_t key, KeyTag tag) { return (key << 2) | tag; }
 

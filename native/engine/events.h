@@ -19,12 +19,21 @@ struct EventBatch {
   std::vector<std::string> requests;
   std::vector<std::pair<uint32_t, std::string>> stats;  // (request token, JSON)
   std::vector<std::string> logs;                        // JSON objects
+  // Passive health changes decided by the engine.
+  struct ServerState {
+    uint32_t uid = 0;
+    bool ejected = false;  // false: returned from an ejection
+    std::string reason;
+  };
+  std::vector<ServerState> server_states;
   bool stopped = false;
 
   static constexpr size_t kSelectRecord = 5;
   static constexpr uint32_t kNoRequest = 0xffffffffu;
 
-  bool empty() const { return selects.empty() && stats.empty() && logs.empty() && !stopped; }
+  bool empty() const {
+    return selects.empty() && stats.empty() && logs.empty() && server_states.empty() && !stopped;
+  }
 
   void append(EventBatch&& o) {
     uint32_t offset = static_cast<uint32_t>(addresses.size());
@@ -37,6 +46,7 @@ struct EventBatch {
     for (auto& r : o.requests) requests.push_back(std::move(r));
     for (auto& s : o.stats) stats.push_back(std::move(s));
     for (auto& l : o.logs) logs.push_back(std::move(l));
+    for (auto& st : o.server_states) server_states.push_back(std::move(st));
     stopped = stopped || o.stopped;
   }
 };

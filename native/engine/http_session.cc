@@ -29,6 +29,16 @@ std::string_view view(const Buffer& b, size_t len) { return {reinterpret_cast<co
 // head, D data, - complete).
 constexpr const char* kTermNormal = "--";
 
+// The path of a request target: absolute-form targets ("http://host/p") route and hash on
+// their path.
+std::string_view path_of(std::string_view target) {
+  if (size_t scheme = target.find("://"); scheme != std::string_view::npos && !target.empty() && target.front() != '/') {
+    size_t slash = target.find('/', scheme + 3);
+    return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  }
+  return target;
+}
+
 // A length-bounded channel that read its whole limit and wrote it all out.
 bool drained(const Channel& ch) { return ch.limit() == 0 && !ch.held(); }
 }  // namespace
@@ -61,6 +71,7 @@ void HttpTx::reset() {
   pool_.reset();
   server_.reset();
   forced_.reset();
+  hash_key_.clear();
   tried_.clear();
   rlen_ = rscan_ = 0;
   reset_head(resp_);
@@ -94,7 +105,7 @@ void HttpSession::on_client_event(uint32_t events) {
   client_.note(events);
   if (client_.hangup && mode_ == Mode::Http && req_state_ != Req::Head) {
     // Reset or gone both ways while its request is in flight: nobody will read the answer.
-    abort(req_state_ == Req::Body ? "CD" : resp_state_ == Resp::Body ? "CD" : "CH");
+    abort(queued_in() ? "CQ" : req_state_ == Req::Body ? "CD" : resp_state_ == Resp::Body ? "CD" : "CH");
     return;
   }
   run();
@@ -247,7 +258,8 @@ void HttpSession::begin_request() {
   client_http10_ = tx_->req_.minor == 0;
   client_keep_alive_ = tx_->req_.keep_alive;
   status_ = 0;
-  connect_done_ = resp_start_ = 0;
+  connect_done_ = resp_start_ = dequeued_at_ = 0;
+  queued_since_ = 0;
   termination_ = kTermNormal;
   request_sent_any_ = false;
   head_built_ = replay_ok_ = retried_ = false;
@@ -287,12 +299,7 @@ void HttpSession::on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> 
 // The hook's pool (or the pool of its server) wins; otherwise the listener's routes decide.
 void HttpSession::route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced) {
   if (!pool) {
-    std::string_view path = tx_->path_;
-    if (size_t scheme = path.find("://"); scheme != std::string_view::npos && path.front() != '/') {
-      size_t slash = path.find('/', scheme + 3);  // absolute-form: route on its path
-      path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
-    }
-    const Route* route = snapshot_->listeners[listener_index_].match(tx_->host_, path);
+    const Route* route = snapshot_->listeners[listener_index_].match(tx_->host_, path_of(tx_->path_));
     if (!route) {
       respond_error(404, "no route for this host and path", "PR");
       return;
@@ -301,20 +308,52 @@ void HttpSession::route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<
   }
   tx_->pool_ = std::move(pool);
   tx_->forced_ = std::move(forced);
+  tx_->hash_key_ = hash_key_for(*tx_->pool_, path_of(tx_->path_));
   ++tx_->pool_->sessions;
   req_state_ = Req::Connect;
   connect_next();
 }
 
+// What a hash pool hashes for this request; '' (round robin) when the request lacks it. The
+// views into the head die when the head is consumed, so the key is copied.
+std::string HttpSession::hash_key_for(const Pool& pool, std::string_view path) const {
+  if (pool.balance != lb::Algorithm::Hash) return {};
+  switch (pool.hash_key) {
+    case HashKey::Host:
+      return tx_->host_;
+    case HashKey::Path:
+      return std::string(path.substr(0, path.find('?')));
+    case HashKey::Client:
+      return peer_.host();
+    case HashKey::Header:
+      for (const http::Header& h : tx_->req_.headers) {
+        if (http::field_is(h.name, pool.hash_header)) return std::string(h.value);
+      }
+      return {};
+  }
+  return {};
+}
+
 // Chooses a server, writes the request head for it, and takes an idle connection or opens one.
 void HttpSession::connect_next() {
+  if (tx_->pool_->queued > 0 && queued_since_ == 0) {
+    // Others are waiting for a slot: take a place behind them rather than jump the queue.
+    if (wait_for_server()) engine_.request_queue_service(tx_->pool_);
+    return;
+  }
   for (;;) {
-    tx_->server_ = pick_server(*tx_->pool_, tx_->tried_, tx_->forced_);
+    Pick pick = pick_server(*tx_->pool_, engine_.now(), tx_->tried_, tx_->forced_, tx_->hash_key_);
+    tx_->server_ = std::move(pick.server);
     if (!tx_->server_) {
+      if (pick.full) {
+        wait_for_server();
+        return;
+      }
       ++tx_->pool_->no_server;
       respond_error(503, "no server available", "SC");
       return;
     }
+    if (queued_since_ != 0 && dequeued_at_ == 0) dequeued_at_ = engine_.now();
     if (!head_built_) {
       // Built once: the views in tx_->req_ point into in_, which is consumed right after.
       head_built_ = true;
@@ -356,8 +395,33 @@ void HttpSession::connect_next() {
   }
 }
 
+// Every server that could take the request is at its maxconn: wait in the pool's queue (the
+// request head stays in in_), or get a 503 when the queue is full.
+bool HttpSession::wait_for_server() {
+  if (!enqueue(tx_->pool_)) {
+    respond_error(503, "every server is busy and the queue is full", "PQ");
+    return false;
+  }
+  phase_deadline_ = queue_deadline();
+  return true;
+}
+
+void HttpSession::on_dequeue() {
+  if (mode_ == Mode::Http && req_state_ == Req::Connect && !tx_->server_) {
+    connect_next();
+    run();
+  }
+}
+
+void HttpSession::queue_timed_out() {
+  leave_queue();
+  ++tx_->pool_->queue_timeouts;
+  respond_error(503, "no server slot within the queue timeout", "sQ");
+}
+
 void HttpSession::conn_failed(int err) {
   ++tx_->server_->connect_failures;
+  engine_.note_server_error(*tx_->server_, strerror(err));
   engine_.log_session("warn", "connect to server failed", *this, err);
   tx_->tried_.push_back(tx_->server_->uid);
   ++attempts_;
@@ -379,8 +443,9 @@ void HttpSession::on_connected() {
   resp_state_ = Resp::Head;
   reset_head(tx_->resp_);
   tx_->rlen_ = tx_->rscan_ = 0;
-  // Replayable: the whole request is in to_server_ (no body, or all of it arrived with the head).
-  replay_ok_ = conn_reused_ && !retried_ &&
+  // Replayable: an idempotent request (RFC 9110 §9.2.2: sending it twice does no harm) whose
+  // whole content is in to_server_ (no body, or all of it arrived with the head).
+  replay_ok_ = conn_reused_ && !retried_ && http::idempotent(tx_->method_) &&
                (req_body_ == BodyKind::None || (req_body_ == BodyKind::Length && tx_->req_channel_.limit() == 0));
 }
 
@@ -628,6 +693,10 @@ void HttpSession::begin_response() {
   status_ = tx_->resp_.status;
   resp_start_ = engine_.now();
   account_response(status_);
+  if (status_ >= 500) {
+    ++tx_->server_->responses_5xx;
+    if (tx_->pool_->passive.count_5xx) engine_.note_server_error(*tx_->server_, "5xx response");
+  }
   if (tx_->resp_.tunnel) {
     // Switching protocols: everything after the head belongs to the new protocol.
     tx_->to_client_.append(view(tx_->rbuf_, tx_->rlen_));
@@ -837,6 +906,7 @@ bool HttpSession::run_tunnel() {
 }
 
 void HttpSession::respond_error(int status, const char* detail, const char* termination) {
+  note_server_failure(termination, detail);
   termination_ = termination;
   if (resp_state_ == Resp::Body) {
     abort(termination);  // part of a response already left: only a cut can signal the error
@@ -933,7 +1003,11 @@ void HttpSession::on_timer() {
     return;
   }
   if (req_state_ == Req::Connect) {
-    conn_failed(ETIMEDOUT);
+    if (queued_in()) {
+      queue_timed_out();
+    } else {
+      conn_failed(ETIMEDOUT);
+    }
     run();
     return;
   }
@@ -946,7 +1020,10 @@ void HttpSession::on_timer() {
 }
 
 void HttpSession::close_server(bool reusable) {
-  if (counted_on_server_ && tx_ && tx_->server_) --tx_->server_->lb.active;
+  if (counted_on_server_ && tx_ && tx_->server_) {
+    --tx_->server_->lb.active;
+    engine_.request_queue_service(tx_->pool_);
+  }
   counted_on_server_ = false;
   if (conn_key_ == 0) return;
   if (ServerConn* c = engine_.find_conn(conn_key_)) engine_.release_conn(*c, reusable);
@@ -954,6 +1031,7 @@ void HttpSession::close_server(bool reusable) {
 }
 
 void HttpSession::abort(const char* termination) {
+  note_server_failure(termination, "connection cut");
   termination_ = termination;
   if (status_ == 0 && resp_state_ != Resp::Idle) account_response(0);
   log_access();
@@ -970,6 +1048,16 @@ void HttpSession::close() {
   in_.reset();
   client_ = Endpoint{};
   mark_closed();
+}
+
+// Termination codes that blame the server: it closed or cut the connection (SH, SD), timed out
+// (sH, sD), or sent an invalid response (PH).
+void HttpSession::note_server_failure(const char* termination, const char* detail) {
+  std::string_view t = termination;
+  bool blames_server = t == "SH" || t == "SD" || t == "sH" || t == "sD" || t == "PH";
+  if (!blames_server || !tx_ || !tx_->server_ || termination_ != kTermNormal) return;
+  ++tx_->server_->resets;
+  engine_.note_server_error(*tx_->server_, detail);
 }
 
 void HttpSession::account_response(int status) {
@@ -991,6 +1079,7 @@ void HttpSession::log_access() {
   // Milliseconds from the request's first byte: to a server connection, to the response head,
   // to now; -1 for a phase never reached.
   auto since_start = [this](int64_t t) { return t >= req_start_ && t != 0 ? t - req_start_ : int64_t{-1}; };
+  w.field("tQueue", queued_since_ != 0 ? (dequeued_at_ ? dequeued_at_ : now) - queued_since_ : int64_t{-1});
   w.field("tConnect", since_start(connect_done_));
   w.field("tResponse", since_start(resp_start_));
   w.field("tTotal", now - req_start_);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../http/chunked.h"
@@ -56,6 +57,7 @@ struct HttpTx {
   std::shared_ptr<Pool> pool_;
   std::shared_ptr<Server> server_;
   std::shared_ptr<Server> forced_;
+  std::string hash_key_;  // what the pool's hash balancer hashes for this request ('' for none)
   std::vector<uint32_t> tried_;
 
   Buffer rbuf_;  // response head and small bodies
@@ -87,6 +89,7 @@ class HttpSession final : public Session {
   void on_timer() override;
   void run() override;
   void on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) override;
+  void on_dequeue() override;
 
  private:
   enum class Req { Head, Select, Connect, Body, Done };
@@ -103,6 +106,9 @@ class HttpSession final : public Session {
   void route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced);
   void start_connect();
   void connect_next();
+  bool wait_for_server();
+  void queue_timed_out();
+  std::string hash_key_for(const Pool& pool, std::string_view path) const;
   void conn_failed(int err);
   void on_connected();
   bool forward_request_body();
@@ -130,6 +136,8 @@ class HttpSession final : public Session {
   void close();
   void log_access();
   void account_response(int status);
+  // Passive health: the server failed this request (cut, garbled, timed out, 5xx).
+  void note_server_failure(const char* termination, const char* detail);
   HttpTx& tx();  // the current transaction's state, taken from the pool on first use
   void release_tx();
 
@@ -170,6 +178,7 @@ class HttpSession final : public Session {
   int64_t conn_start_ = 0;
   int64_t req_start_ = 0;
   int64_t connect_done_ = 0;
+  int64_t dequeued_at_ = 0;  // when the request left the maxconn queue (0: it never waited)
   int64_t resp_start_ = 0;
   int64_t last_activity_ = 0;
   int64_t phase_deadline_ = 0;

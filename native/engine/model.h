@@ -15,26 +15,59 @@
 #include <vector>
 
 #include "../core/fd.h"
+#include <deque>
+
 #include "../lb/balancer.h"
+#include "../lb/ring.h"
 #include "../net/address.h"
 
 namespace epoxy {
 
 // ---- specs: built on the control thread, moved into the engine ----
 
+// A server's administrative state (set by the operator), apart from its health.
+enum class AdminState : uint8_t { Ready = 0, Drain = 1, Maint = 2 };
+
 struct ServerSpec {
   uint32_t uid = 0;
   std::string address;
   SockAddr addr;
   uint32_t weight = 1;
+  uint32_t maxconn = 0;  // 0: no limit
+  AdminState admin = AdminState::Ready;
+  bool check_up = true;  // the verdict of active health checks (run by the control plane)
+};
+
+// What a consistent-hash pool hashes.
+enum class HashKey : uint8_t { Host = 0, Path = 1, Client = 2, Header = 3 };
+
+struct PassiveSpec {
+  uint32_t errors = 0;  // 0: passive health off
+  uint32_t window_ms = 10000;
+  uint32_t eject_ms = 10000;
+  bool count_5xx = true;
 };
 
 struct PoolSpec {
   uint32_t uid = 0;
   std::string name;
   lb::Algorithm balance = lb::Algorithm::RoundRobin;
+  HashKey hash_key = HashKey::Host;
+  std::string hash_header;  // lowercase, for HashKey::Header
   uint32_t retries = 3;
+  uint32_t queue_timeout_ms = 5000;
+  uint32_t queue_limit = 10000;
+  PassiveSpec passive;
   std::vector<ServerSpec> servers;
+};
+
+// Fields of a server the control plane changes at run time; unset ones stay as they are.
+struct ServerUpdate {
+  uint32_t uid = 0;
+  int64_t weight = -1;
+  int64_t maxconn = -1;
+  int admin = -1;     // an AdminState
+  int check_up = -1;  // 0 or 1
 };
 
 enum class ListenerMode : uint8_t { Tcp = 0, Http = 1 };
@@ -51,6 +84,7 @@ struct ListenerSpec {
   std::string bind;
   SockAddr addr;
   int backlog = 4096;
+  uint32_t maxconn = 0;  // 0: no limit
   ListenerMode mode = ListenerMode::Tcp;
   int32_t pool = -1;  // TCP: index into SnapshotSpec::pools
   std::vector<RouteSpec> routes;  // HTTP: first match wins
@@ -99,25 +133,53 @@ struct Server {
   std::string address;
   SockAddr addr;
   lb::State lb;
+  uint32_t maxconn = 0;  // 0: no limit
+  AdminState admin = AdminState::Ready;
+  bool check_up = true;       // active health checks say up (or there are none)
+  int64_t ejected_until = 0;  // passive health: no new sessions before this engine time
   bool removed = false;
   Pool* pool = nullptr;  // the pool that lists it; valid while !removed
   uint64_t sessions = 0;
   uint64_t connect_failures = 0;
+  uint64_t resets = 0;      // connections the server reset or cut mid-response
+  uint64_t responses_5xx = 0;
+  uint64_t ejections = 0;
   uint64_t requests = 0;  // HTTP requests sent
   TrafficCounters traffic;
   std::vector<uint64_t> idle_conns;  // HTTP: keys of idle, reusable connections (most recent last)
+  std::vector<int64_t> recent_errors;  // passive health: times of the last `errors` errors (a ring)
+  size_t recent_errors_next = 0;
+
+  bool ejected(int64_t now) const { return ejected_until > now; }
+  // May take new sessions (maxconn aside).
+  bool available(int64_t now) const { return !removed && admin == AdminState::Ready && check_up && !ejected(now); }
+  bool full() const { return maxconn != 0 && lb.active >= maxconn; }
 };
 
 struct Pool {
   uint32_t uid = 0;
   std::string name;
   lb::Algorithm balance = lb::Algorithm::RoundRobin;
+  HashKey hash_key = HashKey::Host;
+  std::string hash_header;
   uint32_t retries = 3;
+  uint32_t queue_timeout_ms = 5000;
+  uint32_t queue_limit = 10000;
+  PassiveSpec passive;
   std::vector<std::shared_ptr<Server>> servers;
+  lb::HashRing ring;  // over `servers`, in their order; built when they change
+  lb::Rng rng;
   size_t leastconn_cursor = 0;
   uint64_t sessions = 0;
   uint64_t active = 0;
   uint64_t no_server = 0;  // sessions closed because no server could be reached
+  // Sessions waiting for a server under its maxconn, oldest first. Entries of sessions that
+  // left (timed out, closed) are skipped when met; `queued` counts the live ones.
+  std::deque<uint64_t> queue;
+  uint64_t queued = 0;
+  uint64_t queued_total = 0;
+  uint64_t queue_timeouts = 0;
+  uint64_t queue_full = 0;  // refused because the queue was at its limit
 };
 
 struct ListenerCounters {
@@ -134,6 +196,7 @@ struct Listener {
   std::string name;
   std::string bind;
   Fd fd;
+  uint32_t maxconn = 0;  // 0: no limit
   bool readable = false;
   bool paused = false;  // accept() hit EMFILE/ENFILE; retried by a timer, never spun on
   std::shared_ptr<ListenerCounters> counters = std::make_shared<ListenerCounters>();

@@ -37,9 +37,40 @@ void Session::mark_closed() {
   closed_ = true;
   if (select_token_ != 0) engine_.parked_.erase(select_token_);
   select_token_ = 0;
+  leave_queue();
+  if (engine_.listeners_full_) engine_.listeners_ready_ = true;  // a slot under a listener's maxconn
   --listener_counters_->active;
   --engine_.totals().active;
 }
+
+bool Session::enqueue(const std::shared_ptr<Pool>& pool) {
+  if (queued_pool_) return true;
+  if (pool->queued >= pool->queue_limit) {
+    ++pool->queue_full;
+    return false;
+  }
+  if (queued_since_ == 0) {
+    queued_since_ = engine_.now();
+    ++pool->queued_total;
+  }
+  queued_pool_ = pool.get();
+  ++pool->queued;
+  engine_.push_queue(*pool, key_);
+  arm_timer();
+  return true;
+}
+
+void Session::leave_queue() {
+  if (!queued_pool_) return;
+  --queued_pool_->queued;
+  queued_pool_ = nullptr;
+}
+
+int64_t Session::queue_deadline() const {
+  return queued_pool_ ? queued_since_ + queued_pool_->queue_timeout_ms : 0;
+}
+
+bool Session::queue_expired() const { return queued_pool_ && engine_.now() >= queue_deadline(); }
 
 void Session::arm_timer() {
   int64_t d = deadline();
@@ -50,23 +81,44 @@ void Session::arm_timer() {
   }
 }
 
-std::shared_ptr<Server> pick_server(Pool& pool, const std::vector<uint32_t>& tried, std::shared_ptr<Server>& forced) {
-  auto untried = [&tried](const Server& s) {
-    return !s.removed && std::find(tried.begin(), tried.end(), s.uid) == tried.end();
+Pick pick_server(Pool& pool, int64_t now, const std::vector<uint32_t>& tried, std::shared_ptr<Server>& forced,
+                 std::string_view hash_key) {
+  auto usable = [&tried, now](const Server& s) {
+    return s.available(now) && std::find(tried.begin(), tried.end(), s.uid) == tried.end();
   };
   if (forced) {
-    std::shared_ptr<Server> f = std::move(forced);
-    forced.reset();
-    if (untried(*f)) return f;
+    if (usable(*forced)) {
+      if (forced->full()) return {nullptr, true};
+      Pick p{std::move(forced), false};
+      forced.reset();
+      return p;
+    }
+    forced.reset();  // down, drained or tried: the balancer decides
   }
   auto& list = pool.servers;
+  if (pool.balance == lb::Algorithm::Hash && !hash_key.empty()) {
+    int at = pool.ring.pick(lb::hash_bytes(hash_key), [&](uint32_t i) { return i < list.size() && usable(*list[i]); });
+    if (at == lb::kNone) return {};
+    const auto& s = list[static_cast<size_t>(at)];
+    if (s->full()) return {nullptr, true};
+    return {s, false};
+  }
   auto state_at = [&list](size_t i) -> lb::State& { return list[i]->lb; };
-  auto eligible = [&list, &untried](size_t i) { return untried(*list[i]); };
-  int pick = pool.balance == lb::Algorithm::LeastConn
-                 ? lb::pick_leastconn(list.size(), state_at, eligible, pool.leastconn_cursor)
-                 : lb::pick_roundrobin(list.size(), state_at, eligible);
-  if (pick == lb::kNone) return nullptr;
-  return list[static_cast<size_t>(pick)];
+  auto eligible = [&](size_t i) { return usable(*list[i]) && !list[i]->full(); };
+  int pick = lb::kNone;
+  switch (pool.balance) {
+    case lb::Algorithm::LeastConn:
+      pick = lb::pick_leastconn(list.size(), state_at, eligible, pool.leastconn_cursor);
+      break;
+    case lb::Algorithm::P2C:
+      pick = lb::pick_p2c(list.size(), state_at, eligible, pool.rng);
+      break;
+    default:
+      pick = lb::pick_roundrobin(list.size(), state_at, eligible);
+  }
+  if (pick != lb::kNone) return {list[static_cast<size_t>(pick)], false};
+  bool waitable = std::any_of(list.begin(), list.end(), [&](const auto& s) { return usable(*s); });
+  return {nullptr, waitable};
 }
 
 }  // namespace epoxy

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "../core/fd.h"
@@ -52,6 +53,14 @@ class Session {
   virtual void on_timer() = 0;
   virtual void run() = 0;  // moves bytes as readiness allows; may close the session
   virtual void on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) = 0;
+  // Waiting in a pool's queue (maxconn): a server may have a free slot now; try again. The
+  // engine has already taken the session out of the queue; waiting again re-enters at the back
+  // of the queue being rebuilt, which keeps the order of arrival.
+  virtual void on_dequeue() = 0;
+
+  Pool* queued_in() const { return queued_pool_; }
+  // Takes the session out of its queue (the engine, when servicing it); idempotent.
+  void leave_queue();
 
   int64_t timer_at = 0;  // deadline of this session's entry in the timer heap (0: none)
   bool in_ready_list = false;
@@ -61,6 +70,11 @@ class Session {
   void arm_timer();
   // Counts the session out of its listener and the engine; idempotent.
   void mark_closed();
+  // Waits in `pool`'s queue for a server under its maxconn; false when the queue is at its
+  // limit. The wait is bounded from the first time this transaction queued (queued_since_).
+  bool enqueue(const std::shared_ptr<Pool>& pool);
+  bool queue_expired() const;
+  int64_t queue_deadline() const;
 
   Engine& engine_;
   uint64_t key_;
@@ -70,13 +84,24 @@ class Session {
   SockAddr peer_;
   Endpoint client_;
   uint32_t select_token_ = 0;
+  int64_t queued_since_ = 0;  // 0: this transaction never waited for a server
 
  private:
+  Pool* queued_pool_ = nullptr;
   bool closed_ = false;
 };
 
-// Picks a server of `pool` not in `tried`: `forced` first when still eligible, else the
-// pool's balancer. Null when none is left.
-std::shared_ptr<Server> pick_server(Pool& pool, const std::vector<uint32_t>& tried, std::shared_ptr<Server>& forced);
+struct Pick {
+  std::shared_ptr<Server> server;
+  // No server now, but one that could take the session is at its maxconn: wait in the queue.
+  bool full = false;
+};
+
+// Picks an available server of `pool` not in `tried`: `forced` first when it is available,
+// else the pool's balancer (`hash_key` is what a hash pool hashes; empty: fall back to round
+// robin). A full forced or hashed server makes the session wait for it rather than go
+// elsewhere, so affinity holds under maxconn.
+Pick pick_server(Pool& pool, int64_t now, const std::vector<uint32_t>& tried, std::shared_ptr<Server>& forced,
+                 std::string_view hash_key);
 
 }  // namespace epoxy

@@ -15,6 +15,15 @@ void write_traffic(JsonWriter& w, const TrafficCounters& t) {
       .field("bytesSpliced", t.bytes_spliced)
       .field("bytesCopied", t.bytes_copied);
 }
+// One word for what a server takes now: maint and drain are the operator's, down the active
+// checks', ejected the passive observer's.
+const char* state_name(const Server& s, int64_t now) {
+  if (s.admin == AdminState::Maint) return "maint";
+  if (s.admin == AdminState::Drain) return "drain";
+  if (!s.check_up) return "down";
+  if (s.ejected(now)) return "ejected";
+  return "up";
+}
 }  // namespace
 
 std::string Engine::stats_json() const {
@@ -24,7 +33,8 @@ std::string Engine::stats_json() const {
   for (const auto& l : listeners_) {
     const ListenerCounters& c = *l->counters;
     w.begin_object().field("name", l->name).field("bind", l->bind).field("accepted", c.accepted);
-    w.field("active", c.active).field("acceptErrors", c.accept_errors).field("paused", l->paused);
+    w.field("active", c.active).field("maxconn", l->maxconn).field("acceptErrors", c.accept_errors);
+    w.field("paused", l->paused);
     w.field("requests", c.requests);
     w.key("responses").begin_object();
     static const char* const kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -38,11 +48,14 @@ std::string Engine::stats_json() const {
   if (snapshot_) {
     for (const auto& p : snapshot_->pools) {
       w.begin_object().field("name", p->name).field("sessions", p->sessions).field("active", p->active);
-      w.field("noServer", p->no_server);
+      w.field("noServer", p->no_server).field("queued", p->queued).field("queuedTotal", p->queued_total);
+      w.field("queueTimeouts", p->queue_timeouts).field("queueFull", p->queue_full);
       w.key("servers").begin_array();
       for (const auto& s : p->servers) {
         w.begin_object().field("uid", s->uid).field("address", s->address).field("weight", s->lb.weight);
+        w.field("state", state_name(*s, now_)).field("maxconn", s->maxconn);
         w.field("active", s->lb.active).field("sessions", s->sessions).field("connectFailures", s->connect_failures);
+        w.field("resets", s->resets).field("responses5xx", s->responses_5xx).field("ejections", s->ejections);
         w.field("requests", s->requests).field("idleConnections", static_cast<uint64_t>(s->idle_conns.size()));
         write_traffic(w, s->traffic);
         w.end_object();

@@ -1,6 +1,7 @@
 #include "tcp_session.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/epoll.h>
 
 #include <algorithm>
@@ -57,10 +58,17 @@ void TcpSession::begin_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Serve
 }
 
 void TcpSession::try_connect() {
+  if (pool_->queued > 0 && queued_since_ == 0) {
+    // Others are waiting for a slot: take a place behind them rather than jump the queue.
+    if (wait_for_server()) engine_.request_queue_service(pool_);
+    else fail_no_server();
+    return;
+  }
   for (;;) {
-    server_ = pick_server(*pool_, tried_, forced_);
+    Pick pick = pick_server(*pool_, engine_.now(), tried_, forced_, hash_key());
+    server_ = std::move(pick.server);
     if (!server_) {
-      fail_no_server();
+      if (!pick.full || !wait_for_server()) fail_no_server();
       return;
     }
     ++server_->lb.active;
@@ -87,8 +95,25 @@ void TcpSession::try_connect() {
   }
 }
 
+bool TcpSession::wait_for_server() {
+  if (!enqueue(pool_)) return false;
+  state_ = State::Queued;
+  return true;
+}
+
+void TcpSession::on_dequeue() {
+  if (state_ == State::Queued) try_connect();
+}
+
+// Only the client address is known in TCP mode; other hash keys fall back to round robin.
+std::string TcpSession::hash_key() const {
+  if (pool_->balance != lb::Algorithm::Hash || pool_->hash_key != HashKey::Client) return {};
+  return peer_.host();
+}
+
 void TcpSession::note_connect_failure(int err) {
   ++server_->connect_failures;
+  engine_.note_server_error(*server_, strerror(err));
   engine_.log_session("warn", "connect to server failed", *this, err);
   tried_.push_back(server_->uid);
   ++attempts_;
@@ -167,6 +192,10 @@ void TcpSession::run() {
     return;
   }
   if (rd == PumpResult::Error) {
+    if (down_.error_on_read() && is_reset(down_.error())) {
+      ++server_->resets;
+      engine_.note_server_error(*server_, "connection reset by server");
+    }
     abort(down_.error());
     return;
   }
@@ -202,6 +231,8 @@ void TcpSession::account(const ChannelTraffic& up, const ChannelTraffic& down) {
 
 int64_t TcpSession::deadline() const {
   switch (state_) {
+    case State::Queued:
+      return queue_deadline();
     case State::Selecting:
     case State::Connecting:
       return phase_deadline_;
@@ -227,6 +258,12 @@ void TcpSession::on_timer() {
       select_token_ = 0;
       engine_.log_session("warn", "select hook did not answer in time; using the balancer", *this, 0);
       begin_connect(nullptr, nullptr);
+      return;
+    case State::Queued:
+      leave_queue();
+      ++pool_->queue_timeouts;
+      engine_.log_session("warn", "no server slot within the queue timeout; closing client", *this, 0);
+      close();
       return;
     case State::Connecting:
       connect_failed(ETIMEDOUT);
@@ -254,6 +291,7 @@ void TcpSession::release_server() {
   if (counted_on_server_ && server_) {
     --server_->lb.active;
     counted_on_server_ = false;
+    engine_.request_queue_service(pool_);
   }
 }
 

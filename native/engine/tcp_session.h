@@ -1,8 +1,9 @@
 // A TCP-mode session: one client connection spliced to one server connection.
 //
 //   Selecting ──reply/timeout──▶ Connecting ──SO_ERROR=0──▶ Established ──both ways done──▶ closed
-//                                  │  ▲ refused / timed out: next server (retries)
-//                                  └──┘ none left: client closed
+//                     │            │  ▲ refused / timed out: next server (retries)
+//                     │            └──┘ none left: client closed
+//                     └─every server at maxconn─▶ Queued ─slot free─▶ Connecting (timeout: closed)
 //
 // Readiness is recorded once per edge (Sōzu's habit): epoll sets `readable`/`writable`, the
 // channels clear them when a call shows the socket has nothing more, and the session acts on
@@ -11,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "../io/channel.h"
@@ -20,7 +22,7 @@ namespace epoxy {
 
 class TcpSession final : public Session {
  public:
-  enum class State { Selecting, Connecting, Established, Closed };
+  enum class State { Selecting, Queued, Connecting, Established, Closed };
 
   TcpSession(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> snapshot, uint32_t listener_index,
              Fd client, const SockAddr& peer);
@@ -35,12 +37,15 @@ class TcpSession final : public Session {
   void on_timer() override;
   void run() override;
   void on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) override;
+  void on_dequeue() override;
 
  private:
   int64_t deadline() const override;
   // A null pool means the listener's pool; a forced server is tried first if still eligible.
   void begin_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced);
   void try_connect();
+  bool wait_for_server();
+  std::string hash_key() const;
   void note_connect_failure(int err);
   bool may_retry() const;
   void connect_failed(int err);

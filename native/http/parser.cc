@@ -513,4 +513,9 @@ std::string normalize_host(std::string_view host) {
   return out;
 }
 
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" || method == "PUT" ||
+         method == "DELETE";
+}
+
 }  // namespace epoxy::http

@@ -148,4 +148,7 @@ std::string normalize_host(std::string_view host);
 // non-empty port (CONNECT's authority-form).
 bool valid_host(std::string_view host, bool need_port = false);
 
+// Methods that may be sent twice without harm (RFC 9110 §9.2.2).
+bool idempotent(std::string_view method);
+
 }  // namespace epoxy::http

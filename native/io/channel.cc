@@ -105,6 +105,7 @@ long Channel::fill_buffer(int src, bool& src_readable) {
       return 0;
     case IoResult::Kind::Error:
       error_ = r.error;
+      error_on_read_ = true;
       return -1;
     case IoResult::Kind::Moved:
       break;
@@ -137,6 +138,7 @@ long Channel::fill_pipe(int src, bool& src_readable) {
       return 0;  // the pipe drains, settle_resources() returns it, and reads go by copy
     }
     error_ = err;
+    error_on_read_ = true;
     return -1;
   }
   if (n == 0) {
@@ -177,6 +179,7 @@ void Channel::reset() {
   shut_ = false;
   limit_ = kUnlimited;
   error_ = 0;
+  error_on_read_ = false;
 }
 
 void Channel::release() {

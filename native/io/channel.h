@@ -66,6 +66,8 @@ class Channel {
   bool finished() const { return eof_ && !held() && shut_; }
   bool splicing() const { return static_cast<bool>(pipe_); }
   int error() const { return error_; }
+  // Whether error() came from reading the source (else from writing the destination).
+  bool error_on_read() const { return error_on_read_; }
 
   // Returns the buffer and pipe to their pools (a pipe still holding bytes is closed instead).
   void release();
@@ -100,6 +102,7 @@ class Channel {
   bool shutdown_at_end_ = true;
   uint64_t limit_ = kUnlimited;
   int error_ = 0;
+  bool error_on_read_ = false;
 };
 
 }  // namespace epoxy

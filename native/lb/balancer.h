@@ -8,7 +8,7 @@
 
 namespace epoxy::lb {
 
-enum class Algorithm : uint8_t { RoundRobin = 0, LeastConn = 1 };
+enum class Algorithm : uint8_t { RoundRobin = 0, LeastConn = 1, P2C = 2, Hash = 3 };
 
 struct State {
   uint32_t weight = 1;
@@ -17,6 +17,24 @@ struct State {
 };
 
 constexpr int kNone = -1;
+
+// xorshift64*: cheap, good enough to spread picks; one per pool, seeded by the engine.
+struct Rng {
+  uint64_t s = 0x9e3779b97f4a7c15ULL;
+  uint64_t next() {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    return s * 0x2545f4914f6cdd1dULL;
+  }
+  // Uniform enough in [0, n) for n far below 2^32.
+  size_t below(size_t n) { return static_cast<size_t>((next() >> 32) * n >> 32); }
+};
+
+// a.active/a.weight < b.active/b.weight, without division.
+inline bool less_loaded(const State& a, const State& b) {
+  return static_cast<uint64_t>(a.active) * b.weight < static_cast<uint64_t>(b.active) * a.weight;
+}
 
 // Smooth weighted round robin (nginx's): every pick adds each eligible server's weight to its
 // score, takes the highest score, and subtracts the total weight from it. Weights 5,1,1 give
@@ -49,14 +67,30 @@ int pick_leastconn(size_t n, StateAt state, Eligible eligible, size_t& cursor) {
       best = static_cast<int>(i);
       continue;
     }
-    const State& a = state(i);
-    const State& b = state(static_cast<size_t>(best));
-    if (static_cast<uint64_t>(a.active) * b.weight < static_cast<uint64_t>(b.active) * a.weight) {
-      best = static_cast<int>(i);
-    }
+    if (less_loaded(state(i), state(static_cast<size_t>(best)))) best = static_cast<int>(i);
   }
   if (best != kNone) cursor = (static_cast<size_t>(best) + 1) % n;
   return best;
+}
+
+// Random power of two choices: two distinct eligible servers drawn at random, the less loaded
+// (relative to weight) wins; a tie goes to the first draw. Unlike leastconn it does not send a
+// burst of new sessions to the one server that just became least loaded.
+template <typename StateAt, typename Eligible>
+int pick_p2c(size_t n, StateAt state, Eligible eligible, Rng& rng) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; ++i) m += eligible(i) ? 1 : 0;
+  if (m == 0) return kNone;
+  size_t first = rng.below(m);
+  size_t second = m == 1 ? first : (first + 1 + rng.below(m - 1)) % m;
+  int a = kNone, b = kNone;
+  for (size_t i = 0, rank = 0; i < n && (a == kNone || b == kNone); ++i) {
+    if (!eligible(i)) continue;
+    if (rank == first) a = static_cast<int>(i);
+    if (rank == second) b = static_cast<int>(i);
+    ++rank;
+  }
+  return less_loaded(state(static_cast<size_t>(b)), state(static_cast<size_t>(a))) ? b : a;
 }
 
 }  // namespace epoxy::lb

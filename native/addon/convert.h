@@ -1,0 +1,19 @@
+// Conversion between JS values and the engine's specs and event batches. Bad input throws a
+// JS TypeError naming the field and the reader returns false; nothing here throws C++.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+#include "../engine/engine.h"
+
+namespace epoxy {
+
+bool throw_type(Napi::Env env, const std::string& msg);
+bool read_server(Napi::Value v, ServerSpec& s, const std::string& where);
+bool read_snapshot(Napi::Value v, SnapshotSpec& spec);
+bool read_update(Napi::Value v, ServerUpdate& u);
+Napi::Object batch_to_js(Napi::Env env, EventBatch& b);
+
+}  // namespace epoxy
