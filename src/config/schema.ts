@@ -17,12 +17,9 @@ function expecting(what: string) {
 }
 
 function intIn(min: number, max: number, unit = '') {
-  const message = `must be a whole number${unit} from ${min} to ${max}`;
-  return z
-    .number({ error: (iss) => `${message}, got ${describe(iss.input)}` })
-    .int({ error: message })
-    .min(min, { error: message })
-    .max(max, { error: message });
+  const error = (iss: { input?: unknown }) =>
+    `must be a whole number${unit} from ${min} to ${max}, got ${describe(iss.input)}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 }
 
 const millis = intIn(1, MAX_MS, ' of milliseconds').optional();
