@@ -1,3 +1,7 @@
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createJiti } from 'jiti';
 import { describe, expect, it } from 'vitest';
 import type { ConfigIssue, ResolvedConfig } from '../src/config/types.js';
 import { resolveConfig, type ResolveOptions } from '../src/config/validate.js';
@@ -883,5 +887,21 @@ describe('resolveConfig: reporting', () => {
     c['pools'].web = { servers: ['127.0.0.1:99999'], helth: {} };
     c['listeners'][0].pool = 'wbe';
     expect((await issues(c)).map((i) => i.path)).toEqual(['listeners[0].pool', 'pools.web.helth', 'pools.web.servers[0]']);
+  });
+});
+
+describe('resolveConfig: the examples', () => {
+  // `import { defineConfig } from 'epoxy'` would load the built package and its native addon;
+  // defineConfig lives in the config types, so the examples resolve without a build.
+  const root = resolve(fileURLToPath(import.meta.url), '../..');
+  const jiti = createJiti(import.meta.url, { alias: { epoxy: join(root, 'src/config/types.ts') }, moduleCache: false });
+
+  it('resolves every example except bad.config.ts', async () => {
+    const names = readdirSync(join(root, 'examples')).filter((n) => n.endsWith('.config.ts') && n !== 'bad.config.ts');
+    expect(names).toContain('tcp.config.ts');
+    for (const name of names) {
+      const config = await jiti.import(join(root, 'examples', name), { default: true });
+      await ok(config);
+    }
   });
 });
