@@ -68,6 +68,36 @@ describe('epoxy check', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('reports every problem with balancing, maxconn, queue and health at once, each at its path', async () => {
+    const file = configFile('limits.config.ts', `export default {
+  listeners: [{ name: 'web', bind: '127.0.0.1:8080', mode: 'tcp' as const, pool: 'web', maxconn: -1 }],
+  pools: {
+    web: {
+      balance: { hash: 'header' as const, header: 'x tenant' },
+      servers: ['127.0.0.1:9001', { address: '127.0.0.1:9002', state: 'off' }],
+      queue: { limt: 10 },
+      health: { type: 'tcp' as const, path: '/healthz', intervalMs: 500, timeoutMs: 800 },
+      passive: { errors: 0 },
+    },
+  },
+};
+`);
+    const r = await epoxy('check', file);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe(`epoxy: ${file}: 7 problems:`);
+    expect(lines.slice(1).map((l) => l.trim())).toEqual([
+      'listeners[0].maxconn: must be a whole number from 0 to 1000000, got number -1',
+      'pools.web.servers[1].state: must be "ready", "drain" or "maint", got string "off"',
+      'pools.web.queue.limt: unknown key "limt" (did you mean "limit"?)',
+      'pools.web.passive.errors: must be a whole number from 1 to 1000, got number 0',
+      "pools.web.balance.header: must be a header name (letters, digits and !#$%&'*+-.^_`|~), got string \"x tenant\"",
+      'pools.web.health.path: is only used by http checks, but this check has type "tcp"',
+      'pools.web.health.timeoutMs: must be at most intervalMs (500), got 800',
+    ]);
+  });
+
   it('accepts a good config and exits 0 with a summary', async () => {
     const file = configFile('good.config.ts', GOOD);
     const r = await epoxy('check', file);

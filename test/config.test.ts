@@ -1,3 +1,7 @@
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createJiti } from 'jiti';
 import { describe, expect, it } from 'vitest';
 import type { ConfigIssue, ResolvedConfig } from '../src/config/types.js';
 import { resolveConfig, type ResolveOptions } from '../src/config/validate.js';
@@ -35,19 +39,31 @@ async function only(input: unknown, options?: ResolveOptions): Promise<ConfigIss
 describe('resolveConfig: valid configs and defaults', () => {
   it('fills every default', async () => {
     const config = await ok(base());
-    expect(config.listeners).toEqual([{ name: 'web', mode: 'tcp', bind: '127.0.0.1:8080', backlog: 4096, pool: 'web' }]);
+    expect(config.listeners).toEqual([{ name: 'web', mode: 'tcp', bind: '127.0.0.1:8080', backlog: 4096, maxconn: 0, pool: 'web' }]);
+    const poolDefaults = {
+      balance: 'roundrobin',
+      retries: 3,
+      queue: { timeoutMs: 5000, limit: 10000 },
+      passive: { errors: 5, windowMs: 10000, ejectMs: 10000, count5xx: true },
+    };
     expect(config.pools).toEqual([
       {
         name: 'web',
-        balance: 'roundrobin',
-        retries: 3,
+        ...poolDefaults,
         servers: [
-          { address: '127.0.0.1:9001', weight: 1 },
-          { address: '127.0.0.1:9002', weight: 1 },
+          { address: '127.0.0.1:9001', weight: 1, maxconn: 0 },
+          { address: '127.0.0.1:9002', weight: 1, maxconn: 0 },
         ],
       },
-      { name: 'api', balance: 'roundrobin', retries: 3, servers: [{ address: '127.0.0.1:9101', weight: 1 }] },
+      { name: 'api', ...poolDefaults, servers: [{ address: '127.0.0.1:9101', weight: 1, maxconn: 0 }] },
     ]);
+    // No hash, no active checks and no server state unless the config says so (toEqual would
+    // accept keys set to undefined).
+    for (const pool of config.pools) {
+      expect(Object.keys(pool)).not.toContain('hash');
+      expect(Object.keys(pool)).not.toContain('health');
+      for (const server of pool.servers) expect(Object.keys(server)).not.toContain('state');
+    }
     expect(config.timeouts).toEqual({
       connectMs: 5000,
       clientMs: 30000,
@@ -79,7 +95,7 @@ describe('resolveConfig: valid configs and defaults', () => {
     c['select'] = select;
     const config = await ok(c);
     expect(config.listeners[0]?.backlog).toBe(128);
-    expect(config.pools[0]).toEqual({
+    expect(config.pools[0]).toMatchObject({
       name: 'web',
       balance: 'leastconn',
       retries: 0,
@@ -159,6 +175,7 @@ describe('resolveConfig: listeners', () => {
       bind: '127.0.0.1:8080',
       mode: 'http',
       backlog: 4096,
+      maxconn: 0,
       routes: [
         { host: 'api.example.com', path: '/v1/', pool: 'api' },
         { host: '*.example.com', path: '', pool: 'web' },
@@ -278,14 +295,6 @@ describe('resolveConfig: pools and servers', () => {
     await ok(d);
   });
 
-  it('checks balance', async () => {
-    const c = base();
-    c['pools'].web.balance = 'random';
-    expect(await only(c)).toEqual({ path: 'pools.web.balance', message: 'must be "roundrobin" or "leastconn", got string "random"' });
-    const d = base();
-    d['pools'].web.balance = { hash: 'host' };
-    expect((await only(d)).message).toMatch(/hash balancing is not available yet/);
-  });
 
   it('requires a non-empty server list', async () => {
     const c = base();
@@ -392,6 +401,374 @@ describe('resolveConfig: pools and servers', () => {
   });
 });
 
+describe('resolveConfig: balancing', () => {
+  it('resolves the named balancers without a hash', async () => {
+    for (const balance of ['roundrobin', 'leastconn', 'p2c'] as const) {
+      const c = base();
+      c['pools'].web.balance = balance;
+      const pool = (await ok(c)).pools[0]!;
+      expect(pool.balance).toBe(balance);
+      expect(pool).not.toHaveProperty('hash');
+    }
+  });
+
+  it('resolves hash balancers, a header name in lowercase', async () => {
+    for (const key of ['host', 'path', 'client'] as const) {
+      const c = base();
+      c['pools'].web.balance = { hash: key };
+      expect((await ok(c)).pools[0]).toMatchObject({ balance: 'hash', hash: { key, header: '' } });
+    }
+    const c = base();
+    c['pools'].web.balance = { hash: 'header', header: 'X-Tenant-ID' };
+    expect((await ok(c)).pools[0]).toMatchObject({ balance: 'hash', hash: { key: 'header', header: 'x-tenant-id' } });
+  });
+
+  it('lists every allowed form for an unknown balance', async () => {
+    const forms = '"roundrobin", "leastconn", "p2c", { hash: "host" | "path" | "client" } or { hash: "header", header: "x-name" }';
+    for (const [balance, got] of [['random', 'string "random"'], [42, 'number 42'], [null, 'null'], [['p2c'], 'an array']] as const) {
+      const c = base();
+      c['pools'].web.balance = balance;
+      expect(await only(c)).toEqual({ path: 'pools.web.balance', message: `must be ${forms}, got ${got}` });
+    }
+  });
+
+  it('checks the hash key at balance.hash', async () => {
+    const c = base();
+    c['pools'].web.balance = { hash: 'cookie' };
+    expect(await only(c)).toEqual({
+      path: 'pools.web.balance.hash',
+      message: 'must be "host", "path", "client" or "header", got string "cookie"',
+    });
+    const d = base();
+    d['pools'].web.balance = { header: 'x-tenant' };
+    expect(await only(d)).toEqual({ path: 'pools.web.balance.hash', message: 'is required ("host", "path", "client" or "header")' });
+    // An unknown key does not hide the bad hash (nor turn it into "must be roundrobin, ...").
+    const e = base();
+    e['pools'].web.balance = { hash: 'cookie', key: 'sid' };
+    expect((await issues(e)).map((i) => i.path)).toEqual(['pools.web.balance.hash', 'pools.web.balance.key']);
+  });
+
+  it('requires header with hash "header" and only there', async () => {
+    const c = base();
+    c['pools'].web.balance = { hash: 'header' };
+    expect(await only(c)).toEqual({
+      path: 'pools.web.balance.header',
+      message: 'is required with hash "header" (the request header to hash, like "x-tenant")',
+    });
+    const d = base();
+    d['pools'].web.balance = { hash: 'client', header: 'x-tenant' };
+    expect(await only(d)).toEqual({ path: 'pools.web.balance.header', message: 'is only used with hash "header", not with hash "client"' });
+  });
+
+  it('requires header to be an HTTP token', async () => {
+    for (const header of ['', 'x tenant', 'x-tenant:', 'tenant\n', 'clé']) {
+      const c = base();
+      c['pools'].web.balance = { hash: 'header', header };
+      const issue = await only(c);
+      expect(issue.path).toBe('pools.web.balance.header');
+      expect(issue.message).toBe(`must be a header name (letters, digits and !#$%&'*+-.^_\`|~), got string ${JSON.stringify(header)}`);
+    }
+    const c = base();
+    c['pools'].web.balance = { hash: 'header', header: 5 };
+    expect(await only(c)).toEqual({ path: 'pools.web.balance.header', message: 'must be a header name string like "x-tenant", got number 5' });
+    const d = base();
+    d['pools'].web.balance = { hash: 'header', header: "X_Odd!#$%&'*+-.^_`|~9" };
+    expect((await ok(d)).pools[0]?.hash?.header).toBe("x_odd!#$%&'*+-.^_`|~9");
+  });
+
+  it('reports an unknown key in the balance object next to a missing header', async () => {
+    const c = base();
+    c['pools'].web.balance = { hash: 'header', heder: 'x-tenant' };
+    expect(await issues(c)).toEqual([
+      { path: 'pools.web.balance.heder', message: 'unknown key "heder" (did you mean "header"?)' },
+      { path: 'pools.web.balance.header', message: 'is required with hash "header" (the request header to hash, like "x-tenant")' },
+    ]);
+  });
+});
+
+describe('resolveConfig: maxconn, server state and queue', () => {
+  it('gives servers the pool maxconn unless they set their own', async () => {
+    const c = base();
+    c['pools'].web = {
+      maxconn: 100,
+      servers: ['127.0.0.1:9001', { address: '127.0.0.1:9002', maxconn: 0 }, { address: '127.0.0.1:9003', maxconn: 7 }],
+    };
+    expect((await ok(c)).pools[0]?.servers.map((s) => s.maxconn)).toEqual([100, 0, 7]);
+  });
+
+  it('resolves a server state only when the config gives one', async () => {
+    const c = base();
+    c['pools'].web.servers = [
+      { address: '127.0.0.1:9001', state: 'ready' },
+      { address: '127.0.0.1:9002', state: 'drain' },
+      { address: '127.0.0.1:9003', state: 'maint' },
+      { address: '127.0.0.1:9004' },
+    ];
+    const servers = (await ok(c)).pools[0]!.servers;
+    expect(servers.map((s) => s.state)).toEqual(['ready', 'drain', 'maint', undefined]);
+    expect(servers[3]).not.toHaveProperty('state');
+  });
+
+  it('rejects an unknown server state', async () => {
+    const c = base();
+    c['pools'].web.servers = ['127.0.0.1:9001', { address: '127.0.0.1:9002', state: 'draining' }];
+    expect(await only(c)).toEqual({ path: 'pools.web.servers[1].state', message: 'must be "ready", "drain" or "maint", got string "draining"' });
+  });
+
+  it('checks every maxconn range at its own path', async () => {
+    const at: Array<[string, (c: Record<string, any>, v: unknown) => void]> = [
+      ['listeners[0].maxconn', (c, v) => (c['listeners'][0].maxconn = v)],
+      ['pools.web.maxconn', (c, v) => (c['pools'].web.maxconn = v)],
+      ['pools.web.servers[1].maxconn', (c, v) => (c['pools'].web.servers[1] = { address: '127.0.0.1:9002', maxconn: v })],
+    ];
+    for (const [path, set] of at) {
+      for (const value of [-1, 1_000_001, 2.5, '10']) {
+        const c = base();
+        set(c, value);
+        const issue = await only(c);
+        expect(issue.path).toBe(path);
+        expect(issue.message).toMatch(/^must be a whole number from 0 to 1000000/);
+      }
+      for (const value of [0, 1_000_000]) {
+        const c = base();
+        set(c, value);
+        await ok(c);
+      }
+    }
+  });
+
+  it('resolves listener maxconn on both kinds of listener', async () => {
+    const c = base();
+    c['listeners'] = [
+      { name: 'tcp', bind: '127.0.0.1:8080', mode: 'tcp', pool: 'web', maxconn: 5000 },
+      { name: 'http', bind: '127.0.0.1:8081', mode: 'http', routes: [{ pool: 'web' }], maxconn: 1 },
+    ];
+    expect((await ok(c)).listeners.map((l) => l.maxconn)).toEqual([5000, 1]);
+  });
+
+  it('resolves the queue, filling what it leaves out', async () => {
+    const c = base();
+    c['pools'].web.queue = { timeoutMs: 86_400_000, limit: 0 };
+    c['pools'].api.queue = { limit: 3 };
+    const pools = (await ok(c)).pools;
+    expect(pools[0]?.queue).toEqual({ timeoutMs: 86_400_000, limit: 0 });
+    expect(pools[1]?.queue).toEqual({ timeoutMs: 5000, limit: 3 });
+  });
+
+  it('checks queue fields', async () => {
+    const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+      [{ timeoutMs: 0 }, 'timeoutMs', /milliseconds from 1 to 86400000, got number 0/],
+      [{ timeoutMs: 86_400_001 }, 'timeoutMs', /milliseconds from 1 to 86400000/],
+      [{ limit: -1 }, 'limit', /whole number from 0 to 1000000/],
+      [{ limit: 1_000_001 }, 'limit', /whole number from 0 to 1000000/],
+      [{ limt: 5 }, 'limt', /unknown key "limt" \(did you mean "limit"\?\)/],
+    ];
+    for (const [queue, key, message] of cases) {
+      const c = base();
+      c['pools'].web.queue = queue;
+      const issue = await only(c);
+      expect(issue.path).toBe(`pools.web.queue.${key}`);
+      expect(issue.message).toMatch(message);
+    }
+    const c = base();
+    c['pools'].web.queue = 5000;
+    expect(await only(c)).toEqual({
+      path: 'pools.web.queue',
+      message: 'must be an object like { timeoutMs: 5000, limit: 10000 }, got number 5000',
+    });
+  });
+});
+
+describe('resolveConfig: active health checks', () => {
+  async function health(h: unknown) {
+    const c = base();
+    c['pools'].web.health = h;
+    return (await ok(c)).pools[0]?.health;
+  }
+
+  async function healthIssues(h: unknown): Promise<ConfigIssue[]> {
+    const c = base();
+    c['pools'].web.health = h;
+    return issues(c);
+  }
+
+  it('is off unless configured, and a TCP connect check by default', async () => {
+    expect((await ok(base())).pools[0]).not.toHaveProperty('health');
+    expect(await health({})).toEqual({
+      type: 'tcp',
+      path: '/',
+      host: '',
+      expectStatus: [],
+      intervalMs: 2000,
+      timeoutMs: 1000,
+      rise: 2,
+      fall: 3,
+    });
+  });
+
+  it('is an HTTP check when it has a path or says so', async () => {
+    expect(await health({ path: '/healthz' })).toMatchObject({ type: 'http', path: '/healthz' });
+    expect(await health({ type: 'http' })).toMatchObject({ type: 'http', path: '/', host: '', expectStatus: [] });
+    expect(await health({ type: 'tcp' })).toMatchObject({ type: 'tcp' });
+  });
+
+  it('keeps explicit values and makes expectStatus a list', async () => {
+    const h = { type: 'http', path: '/ready?full=1', host: 'app.example.com:8443', expectStatus: 204, intervalMs: 86_400_000, timeoutMs: 86_400_000, rise: 1, fall: 100 };
+    expect(await health(h)).toEqual({ ...h, expectStatus: [204] });
+    expect((await health({ path: '/', expectStatus: [200, 204, 599, 100] }))?.expectStatus).toEqual([200, 204, 599, 100]);
+  });
+
+  it('defaults timeoutMs to at most intervalMs', async () => {
+    expect(await health({ intervalMs: 100 })).toMatchObject({ intervalMs: 100, timeoutMs: 100 });
+    expect(await health({ intervalMs: 5000 })).toMatchObject({ intervalMs: 5000, timeoutMs: 1000 });
+    expect(await health({ intervalMs: 500, timeoutMs: 500 })).toMatchObject({ intervalMs: 500, timeoutMs: 500 });
+  });
+
+  it('rejects a timeoutMs over intervalMs at timeoutMs', async () => {
+    expect(await healthIssues({ intervalMs: 500, timeoutMs: 600 })).toEqual([
+      { path: 'pools.web.health.timeoutMs', message: 'must be at most intervalMs (500), got 600' },
+    ]);
+    expect(await healthIssues({ timeoutMs: 2001 })).toEqual([
+      { path: 'pools.web.health.timeoutMs', message: 'must be at most intervalMs (2000 by default), got 2001' },
+    ]);
+    // A malformed intervalMs is reported alone, not compared with the default.
+    expect((await healthIssues({ intervalMs: 50, timeoutMs: 1500 })).map((i) => i.path)).toEqual(['pools.web.health.intervalMs']);
+  });
+
+  it('rejects HTTP-only fields on a TCP check, each at its path', async () => {
+    expect(await healthIssues({ type: 'tcp', path: '/healthz', host: 'example.com', expectStatus: 200 })).toEqual(
+      ['path', 'host', 'expectStatus'].map((key) => ({
+        path: `pools.web.health.${key}`,
+        message: 'is only used by http checks, but this check has type "tcp"',
+      })),
+    );
+    // Without a path and a type the check is a TCP one, so say how to make it HTTP.
+    expect(await healthIssues({ expectStatus: [200] })).toEqual([
+      {
+        path: 'pools.web.health.expectStatus',
+        message: 'is only used by http checks, and without a path this check is "tcp" (add type: "http")',
+      },
+    ]);
+    expect(await health({ type: 'http', host: 'example.com', expectStatus: [200] })).toMatchObject({ type: 'http', path: '/' });
+  });
+
+  it('checks the path', async () => {
+    for (const path of ['healthz', '', '/a b', '/a\tb', '/\x7f']) {
+      expect(await healthIssues({ path }), JSON.stringify(path)).toEqual([
+        {
+          path: 'pools.web.health.path',
+          message: `must start with "/" and have no spaces or control characters, got string ${JSON.stringify(path)}`,
+        },
+      ]);
+    }
+    expect((await healthIssues({ path: 5 }))[0]).toEqual({ path: 'pools.web.health.path', message: 'must be a path string like "/healthz", got number 5' });
+  });
+
+  it('checks the host', async () => {
+    for (const host of ['example.com', 'EXAMPLE.com', '10.0.0.1', '10.0.0.1:8080', '[::1]', '[::1]:8080', 'app.internal:80']) {
+      expect((await health({ type: 'http', host }))?.host).toBe(host);
+    }
+    for (const host of ['', 'bad host', 'example.com:', 'example.com:http', '::1', 'a\r\nX-Evil: 1', ' example.com']) {
+      expect(await healthIssues({ type: 'http', host }), JSON.stringify(host)).toEqual([
+        { path: 'pools.web.health.host', message: `must be a host name or host:port, got string ${JSON.stringify(host)}` },
+      ]);
+    }
+  });
+
+  it('checks expectStatus: one status or a non-empty list of them', async () => {
+    const cases: Array<[unknown, string, string]> = [
+      [99, 'expectStatus', 'must be a whole number from 100 to 599, got number 99'],
+      [600, 'expectStatus', 'must be a whole number from 100 to 599, got number 600'],
+      [200.5, 'expectStatus', 'must be a status code from 100 to 599 or a list of them, got number 200.5'],
+      ['200', 'expectStatus', 'must be a status code from 100 to 599 or a list of them, got string "200"'],
+      [[], 'expectStatus', 'must list at least one status'],
+      [[200, 700], 'expectStatus[1]', 'must be a whole number from 100 to 599, got number 700'],
+      [[200, '204'], 'expectStatus[1]', 'must be a whole number from 100 to 599, got string "204"'],
+    ];
+    for (const [expectStatus, key, message] of cases) {
+      expect(await healthIssues({ path: '/', expectStatus }), JSON.stringify(expectStatus)).toEqual([
+        { path: `pools.web.health.${key}`, message },
+      ]);
+    }
+  });
+
+  it('checks the ranges of type, intervalMs, timeoutMs, rise and fall', async () => {
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ type: 'udp' }, 'type', 'must be "tcp" or "http", got string "udp"'],
+      [{ intervalMs: 99 }, 'intervalMs', 'must be a whole number of milliseconds from 100 to 86400000, got number 99'],
+      [{ intervalMs: 86_400_001 }, 'intervalMs', 'must be a whole number of milliseconds from 100 to 86400000, got number 86400001'],
+      [{ timeoutMs: 0 }, 'timeoutMs', 'must be a whole number of milliseconds from 1 to 86400000, got number 0'],
+      [{ rise: 0 }, 'rise', 'must be a whole number from 1 to 100, got number 0'],
+      [{ rise: 101 }, 'rise', 'must be a whole number from 1 to 100, got number 101'],
+      [{ fall: 0 }, 'fall', 'must be a whole number from 1 to 100, got number 0'],
+      [{ fall: 1.5 }, 'fall', 'must be a whole number from 1 to 100, got number 1.5'],
+      [{ timeout: 100 }, 'timeout', 'unknown key "timeout" (did you mean "timeoutMs"?)'],
+    ];
+    for (const [h, key, message] of cases) {
+      expect(await healthIssues(h), JSON.stringify(h)).toEqual([{ path: `pools.web.health.${key}`, message }]);
+    }
+    expect(await healthIssues(true)).toEqual([
+      { path: 'pools.web.health', message: 'must be an object like { path: "/healthz" } or { type: "tcp" }, got boolean true' },
+    ]);
+  });
+
+  it('still checks the path next to a malformed type', async () => {
+    expect((await healthIssues({ type: 'udp', path: 'x' })).map((i) => i.path)).toEqual([
+      'pools.web.health.type',
+      'pools.web.health.path',
+    ]);
+  });
+});
+
+describe('resolveConfig: passive health', () => {
+  async function passive(p: unknown) {
+    const c = base();
+    c['pools'].web.passive = p;
+    return (await ok(c)).pools[0]?.passive;
+  }
+
+  it('is on with the defaults, off with false, and fills what an object leaves out', async () => {
+    const defaults = { errors: 5, windowMs: 10000, ejectMs: 10000, count5xx: true };
+    expect((await ok(base())).pools[0]?.passive).toEqual(defaults);
+    expect(await passive({})).toEqual(defaults);
+    expect(await passive(false)).toBeNull();
+    expect(await passive({ errors: 1, count5xx: false })).toEqual({ ...defaults, errors: 1, count5xx: false });
+    const all = { errors: 1000, windowMs: 86_400_000, ejectMs: 1, count5xx: true };
+    expect(await passive(all)).toEqual(all);
+  });
+
+  it('checks every field', async () => {
+    const cases: Array<[unknown, string, RegExp]> = [
+      [{ errors: 0 }, 'errors', /whole number from 1 to 1000, got number 0/],
+      [{ errors: 1001 }, 'errors', /whole number from 1 to 1000/],
+      [{ windowMs: 0 }, 'windowMs', /milliseconds from 1 to 86400000/],
+      [{ windowMs: 86_400_001 }, 'windowMs', /milliseconds from 1 to 86400000/],
+      [{ ejectMs: 0 }, 'ejectMs', /milliseconds from 1 to 86400000/],
+      [{ ejectMs: 2.5 }, 'ejectMs', /milliseconds from 1 to 86400000/],
+      [{ count5xx: 'yes' }, 'count5xx', /^must be true or false, got string "yes"$/],
+      [{ error: 3 }, 'error', /^unknown key "error" \(did you mean "errors"\?\)$/],
+    ];
+    for (const [p, key, message] of cases) {
+      const c = base();
+      c['pools'].web.passive = p;
+      const issue = await only(c);
+      expect(issue.path, JSON.stringify(p)).toBe(`pools.web.passive.${key}`);
+      expect(issue.message).toMatch(message);
+    }
+  });
+
+  it('accepts only false or an object', async () => {
+    for (const [p, got] of [[true, 'boolean true'], [0, 'number 0'], ['off', 'string "off"']] as const) {
+      const c = base();
+      c['pools'].web.passive = p;
+      expect(await only(c)).toEqual({
+        path: 'pools.web.passive',
+        message: `must be false (off) or an object like { errors: 5, windowMs: 10000 }, got ${got}`,
+      });
+    }
+  });
+});
+
 describe('resolveConfig: timeouts, select, admin, engine', () => {
   it('checks every timeout', async () => {
     for (const key of ['connectMs', 'clientMs', 'serverMs', 'httpRequestMs', 'tunnelMs', 'selectMs']) {
@@ -470,11 +847,61 @@ describe('resolveConfig: reporting', () => {
     ]);
   });
 
+  it('reports every problem with the new fields at once', async () => {
+    const c = base();
+    c['listeners'][0].maxconn = -1;
+    c['pools'].web = {
+      balance: { hash: 'header' },
+      maxconn: 2_000_000,
+      queue: { timeoutMs: 0 },
+      servers: ['127.0.0.1:9001', { address: '127.0.0.1:99999', maxconn: -5, state: 'off' }],
+      health: { type: 'tcp', path: '/x', timeoutMs: 5000, rise: 0 },
+      passive: { errors: 0, count5xx: 1 },
+    };
+    c['pools'].api.balance = { hash: 'host', header: 'x-tenant' };
+    c['pools'].api.health = { path: 'healthz', host: 'bad host', intervalMs: 500, timeoutMs: 501 };
+    expect((await issues(c)).map((i) => i.path)).toEqual([
+      'listeners[0].maxconn',
+      // Within a pool: shape issues in the order of PoolConfig's fields, then meaning issues.
+      'pools.web.servers[1].maxconn',
+      'pools.web.servers[1].state',
+      'pools.web.maxconn',
+      'pools.web.queue.timeoutMs',
+      'pools.web.health.rise',
+      'pools.web.passive.errors',
+      'pools.web.passive.count5xx',
+      'pools.web.balance.header',
+      'pools.web.health.path',
+      'pools.web.health.timeoutMs',
+      'pools.web.servers[1]',
+      'pools.api.balance.header',
+      'pools.api.health.path',
+      'pools.api.health.host',
+      'pools.api.health.timeoutMs',
+    ]);
+  });
+
   it('still checks meaning next to a shape error', async () => {
     const c = base();
     // The pool has an unknown key, yet its bad server and the listener's typo are reported too.
     c['pools'].web = { servers: ['127.0.0.1:99999'], helth: {} };
     c['listeners'][0].pool = 'wbe';
     expect((await issues(c)).map((i) => i.path)).toEqual(['listeners[0].pool', 'pools.web.helth', 'pools.web.servers[0]']);
+  });
+});
+
+describe('resolveConfig: the examples', () => {
+  // `import { defineConfig } from 'epoxy'` would load the built package and its native addon;
+  // defineConfig lives in the config types, so the examples resolve without a build.
+  const root = resolve(fileURLToPath(import.meta.url), '../..');
+  const jiti = createJiti(import.meta.url, { alias: { epoxy: join(root, 'src/config/types.ts') }, moduleCache: false });
+
+  it('resolves every example except bad.config.ts', async () => {
+    const names = readdirSync(join(root, 'examples')).filter((n) => n.endsWith('.config.ts') && n !== 'bad.config.ts');
+    expect(names).toContain('tcp.config.ts');
+    for (const name of names) {
+      const config = await jiti.import(join(root, 'examples', name), { default: true });
+      await ok(config);
+    }
   });
 });

@@ -17,12 +17,9 @@ function expecting(what: string) {
 }
 
 function intIn(min: number, max: number, unit = '') {
-  const message = `must be a whole number${unit} from ${min} to ${max}`;
-  return z
-    .number({ error: (iss) => `${message}, got ${describe(iss.input)}` })
-    .int({ error: message })
-    .min(min, { error: message })
-    .max(max, { error: message });
+  const error = (iss: { input?: unknown }) =>
+    `must be a whole number${unit} from ${min} to ${max}, got ${describe(iss.input)}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 }
 
 const millis = intIn(1, MAX_MS, ' of milliseconds').optional();
@@ -30,23 +27,77 @@ const nonEmpty = (what: string) =>
   z.string({ error: expecting(what) }).min(1, { error: `must not be empty (${what})` });
 const address = z.string({ error: expecting('an address string like "127.0.0.1:8080"') });
 
+const maxconn = intIn(0, 1_000_000).optional();
+
 const serverObject = z.strictObject({
   address,
   weight: intIn(1, 256).optional(),
+  maxconn,
+  state: z.enum(['ready', 'drain', 'maint'], { error: expecting('"ready", "drain" or "maint"') }).optional(),
 });
 
 // A union of a string and an object: zod reports the branch that matches the value's type, so
 // this message only appears when the value is neither.
 const server = z.union([address, serverObject], {
   error: (iss) =>
-    `must be "host:port" or { address: "host:port", weight?: number }, got ${describe(iss.input)}`,
+    `must be "host:port" or { address: "host:port", weight?, maxconn?, state? }, got ${describe(iss.input)}`,
 });
 
-// `{ hash: ... }` is in the design but not implemented; accepting its shape lets validate.ts say so
-// instead of reporting a confusing type error.
-const balance = z.union([z.enum(['roundrobin', 'leastconn']), z.looseObject({ hash: z.unknown() })], {
-  error: (iss) => `must be "roundrobin" or "leastconn", got ${describe(iss.input)}`,
+const balanceName = z.enum(['roundrobin', 'leastconn', 'p2c']);
+
+// Which hash keys go with `header` is a meaning check (validate.ts), so a misplaced or missing
+// `header` gets a message about it rather than an "unknown key".
+const balanceObject = z.strictObject({
+  hash: z.enum(['host', 'path', 'client', 'header'], { error: expecting('"host", "path", "client" or "header"') }),
+  header: z.string({ error: expecting('a header name string like "x-tenant"') }).optional(),
 });
+
+const balance = z.union([balanceName, balanceObject], {
+  error: (iss) =>
+    'must be "roundrobin", "leastconn", "p2c", { hash: "host" | "path" | "client" } or ' +
+    `{ hash: "header", header: "x-name" }, got ${describe(iss.input)}`,
+});
+
+const statusCode = intIn(100, 599);
+const expectStatus = z.union(
+  [statusCode, z.array(statusCode).min(1, { error: 'must list at least one status' })],
+  { error: (iss) => `must be a status code from 100 to 599 or a list of them, got ${describe(iss.input)}` },
+);
+
+// Whether path, host and expectStatus suit the check's type, and timeoutMs ≤ intervalMs, are
+// meaning checks (validate.ts).
+const healthSchema = z.strictObject(
+  {
+    type: z.enum(['tcp', 'http'], { error: expecting('"tcp" or "http"') }).optional(),
+    path: z.string({ error: expecting('a path string like "/healthz"') }).optional(),
+    host: z.string({ error: expecting('a host name string like "app.example.com"') }).optional(),
+    expectStatus: expectStatus.optional(),
+    intervalMs: intIn(100, MAX_MS, ' of milliseconds').optional(),
+    timeoutMs: millis,
+    rise: intIn(1, 100).optional(),
+    fall: intIn(1, 100).optional(),
+  },
+  { error: expecting('an object like { path: "/healthz" } or { type: "tcp" }') },
+);
+
+const passiveObject = z.strictObject({
+  errors: intIn(1, 1000).optional(),
+  windowMs: millis,
+  ejectMs: millis,
+  count5xx: z.boolean({ error: (iss) => `must be true or false, got ${describe(iss.input)}` }).optional(),
+});
+
+const passive = z.union([z.literal(false), passiveObject], {
+  error: (iss) => `must be false (off) or an object like { errors: 5, windowMs: 10000 }, got ${describe(iss.input)}`,
+});
+
+const queueSchema = z.strictObject(
+  {
+    timeoutMs: millis,
+    limit: intIn(0, 1_000_000).optional(),
+  },
+  { error: expecting('an object like { timeoutMs: 5000, limit: 10000 }') },
+);
 
 export const poolSchema = z.strictObject(
   {
@@ -55,7 +106,10 @@ export const poolSchema = z.strictObject(
       .array(server, { error: expecting('a list of servers') })
       .min(1, { error: 'must list at least one server' }),
     retries: intIn(0, 100).optional(),
-    health: z.unknown().optional(),
+    maxconn,
+    queue: queueSchema.optional(),
+    health: healthSchema.optional(),
+    passive: passive.optional(),
   },
   { error: expecting('a pool object like { servers: ["127.0.0.1:9001"] }') },
 );
@@ -73,6 +127,7 @@ const listenerBase = {
   name: nonEmpty('a listener name'),
   bind: address,
   backlog: intIn(1, 65535).optional(),
+  maxconn,
 };
 
 const tcpListenerSchema = z.strictObject({
@@ -145,27 +200,44 @@ const listenerView = {
   pool: tcpListenerSchema.shape.pool,
   routes: z.array(z.unknown()),
 };
-const poolView = {
-  balance,
-  health: z.unknown(),
-  servers: z.array(z.unknown()),
-};
-
-export type ListenerView = FieldsOf<typeof listenerView>;
-export type ServerView = z.infer<typeof server>;
-export type PoolView = Omit<FieldsOf<typeof poolView>, 'servers'> & { servers: Array<ServerView | undefined> };
 
 type FieldsOf<S extends Record<string, z.ZodType>> = { [K in keyof S]?: z.output<S[K]> };
 
+/**
+ * The well-formed fields of a nested object, and which keys it gives a value for at all: a
+ * check that depends on a default (`timeoutMs` ≤ the default `intervalMs`) must not run when
+ * the field is there but malformed (already reported by the shape check).
+ */
+export type ObjectView<S extends Record<string, z.ZodType>> = FieldsOf<S> & { given: ReadonlySet<string> };
+
+export type ListenerView = FieldsOf<typeof listenerView>;
+export type BalanceName = z.output<typeof balanceName>;
+export type BalanceView = BalanceName | ObjectView<typeof balanceObject.shape>;
+export type HealthView = ObjectView<typeof healthSchema.shape>;
+
+export interface PoolView {
+  balance?: BalanceView;
+  /** Each server's address as written, when it is a string. */
+  servers: Array<string | undefined>;
+  health?: HealthView;
+}
+
 /** The fields of `raw` that are valid on their own; undefined if `raw` is not an object. */
 function pickValid<S extends Record<string, z.ZodType>>(raw: unknown, shape: S): FieldsOf<S> | undefined {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  if (!isObject(raw)) return undefined;
   const out: FieldsOf<S> = {};
   for (const key of Object.keys(shape) as Array<keyof S & string>) {
-    const r = shape[key]?.safeParse((raw as Record<string, unknown>)[key]);
+    const r = shape[key]?.safeParse(raw[key]);
     if (r?.success && r.data !== undefined) out[key] = r.data as z.output<S[typeof key]>;
   }
   return out;
+}
+
+function objectView<S extends Record<string, z.ZodType>>(raw: unknown, shape: S): ObjectView<S> | undefined {
+  const fields = pickValid(raw, shape);
+  if (!fields || !isObject(raw)) return undefined;
+  const given = new Set(Object.keys(raw).filter((key) => raw[key] !== undefined));
+  return { ...fields, given };
 }
 
 export function listenerFields(raw: unknown): ListenerView | undefined {
@@ -173,13 +245,28 @@ export function listenerFields(raw: unknown): ListenerView | undefined {
 }
 
 export function poolFields(raw: unknown): PoolView | undefined {
-  const fields = pickValid(raw, poolView);
-  if (!fields) return undefined;
-  const servers = (fields.servers ?? []).map((s) => {
-    const r = server.safeParse(s);
-    return r.success ? r.data : undefined;
-  });
-  return { ...fields, servers };
+  if (!isObject(raw)) return undefined;
+  const view: PoolView = { servers: Array.isArray(raw['servers']) ? raw['servers'].map(serverAddress) : [] };
+  const balanceView = balanceFields(raw['balance']);
+  if (balanceView !== undefined) view.balance = balanceView;
+  const health = objectView(raw['health'], healthSchema.shape);
+  if (health) view.health = health;
+  return view;
+}
+
+/** A server's address text, also from a server object that is malformed elsewhere. */
+function serverAddress(raw: unknown): string | undefined {
+  const text = isObject(raw) ? raw['address'] : raw;
+  return typeof text === 'string' ? text : undefined;
+}
+
+function balanceFields(raw: unknown): BalanceView | undefined {
+  const name = balanceName.safeParse(raw);
+  return name.success ? name.data : objectView(raw, balanceObject.shape);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 // Known keys by position in the config, for "did you mean" hints on unknown keys.
@@ -190,6 +277,10 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   'listeners/#/routes/#': Object.keys(routeSchema.shape),
   'pools/*': Object.keys(poolSchema.shape),
   'pools/*/servers/#': Object.keys(serverObject.shape),
+  'pools/*/balance': Object.keys(balanceObject.shape),
+  'pools/*/queue': Object.keys(queueSchema.shape),
+  'pools/*/health': Object.keys(healthSchema.shape),
+  'pools/*/passive': Object.keys(passiveObject.shape),
   timeouts: Object.keys(timeoutsSchema.shape),
   admin: Object.keys(adminSchema.shape),
   engine: Object.keys(engineSchema.shape),
@@ -207,13 +298,23 @@ export function fromZodIssues(issues: readonly ZodIssue[]): ConfigIssue[] {
     if (iss.code === 'invalid_union') {
       // zod gives up on a union when the error in the right branch is a type error (a weight of
       // "2"); the right branch is the one whose value matched at the top, so report its issues.
-      const matched = iss.errors.filter((branch) => branch.length > 0 && branch.every((e) => e.path.length > 0));
+      const matched = iss.errors.filter((branch) => branch.length > 0 && branch.every(matchesAtTop));
       if (matched.length === 1 && matched[0]) {
         return fromZodIssues(matched[0].map((e) => ({ ...e, path: [...iss.path, ...e.path] })));
       }
     }
     return [{ path: formatPath(iss.path), message: iss.message.replace(/^Invalid input: /, '') }];
   });
+}
+
+const TYPE_MISMATCH = new Set<string>(['invalid_type', 'invalid_value', 'invalid_union']);
+
+/**
+ * An issue of a union branch whose value had the branch's type: one inside the value, or about
+ * the value as a whole but not its type (an empty list, an unknown key).
+ */
+function matchesAtTop(iss: ZodIssue): boolean {
+  return iss.path.length > 0 || !TYPE_MISMATCH.has(iss.code);
 }
 
 function positionOf(path: readonly PropertyKey[]): string {

@@ -22,7 +22,8 @@ export type HashKey = 'host' | 'path' | 'client' | 'header';
  *   (lowercase, no port, no trailing dot), `path` the request path without its query, `client`
  *   the client's IP address, `header` the named header's value. When the key is missing (a TCP
  *   connection for `host`, `path` or `header`; an absent header) the pool falls back to
- *   roundrobin. `proxy.pool(name).pick(key)` answers which server a key goes to.
+ *   roundrobin. `proxy.pool(name).pick(key)` answers which server a key goes to. The header
+ *   name is an HTTP token, matched case-insensitively.
  */
 export type Balance =
   | 'roundrobin'
@@ -43,7 +44,7 @@ export interface ServerConfig {
   weight?: number;
   /**
    * Most sessions (TCP connections or HTTP requests in flight) at once; more wait in the pool's
-   * queue. 0 means no limit. Default: the pool's `maxconn`.
+   * queue. 0–1000000; 0 means no limit. Default: the pool's `maxconn`.
    */
   maxconn?: number;
   /**
@@ -59,21 +60,24 @@ export interface ServerConfig {
  * back after `rise` good ones. A down server gets no new sessions.
  */
 export interface HealthCheckConfig {
-  /** `http` sends `GET path`; `tcp` only connects. Default `http` when `path` is set, else `tcp`. */
+  /**
+   * `http` sends `GET path`; `tcp` only connects. Default `http` when `path` is set, else `tcp`
+   * (so `host` or `expectStatus` without a `path` needs `type: 'http'`).
+   */
   type?: 'tcp' | 'http';
-  /** Path for HTTP checks, starting with `/`. Default `/`. */
+  /** Path for HTTP checks: starts with `/`, no spaces or control characters. Default `/`. */
   path?: string;
-  /** Host header for HTTP checks. Default: the server's address. */
+  /** Host header for HTTP checks: a host name or IP, with or without `:port`. Default: the server's address. */
   host?: string;
-  /** Statuses that count as healthy: one status or a list. Default: any 2xx or 3xx. */
+  /** Statuses that count as healthy (100–599): one status or a non-empty list. Default: any 2xx or 3xx. */
   expectStatus?: number | number[];
-  /** Time between checks of one server. Default 2000. */
+  /** Time between checks of one server (100–86400000). Default 2000. */
   intervalMs?: number;
   /** A check not finished in this time fails. Default 1000; at most `intervalMs`. */
   timeoutMs?: number;
-  /** Good checks in a row that bring a down server up. Default 2. */
+  /** Good checks in a row that bring a down server up (1–100). Default 2. */
   rise?: number;
-  /** Failed checks in a row that take an up server down. Default 3. */
+  /** Failed checks in a row that take an up server down (1–100). Default 3. */
   fall?: number;
 }
 
@@ -84,7 +88,7 @@ export interface HealthCheckConfig {
  * probation. The last server still up in a pool is never ejected.
  */
 export interface PassiveHealthConfig {
-  /** Errors within the window that eject a server. Default 5. */
+  /** Errors within the window that eject a server (1–1000). Default 5. */
   errors?: number;
   /** Default 10000. */
   windowMs?: number;
@@ -97,7 +101,7 @@ export interface PassiveHealthConfig {
 export interface QueueConfig {
   /** A session waiting longer than this for a server under its maxconn gets 503 (HTTP) or is closed (TCP). Default 5000. */
   timeoutMs?: number;
-  /** Most sessions waiting at once; more are refused at once the same way. Default 10000. */
+  /** Most sessions waiting at once (0–1000000); more are refused at once the same way. Default 10000. */
   limit?: number;
 }
 
@@ -110,7 +114,7 @@ export interface PoolConfig {
    * (refused, reset, timed out). Default 3; each retry goes to a server not yet tried.
    */
   retries?: number;
-  /** Default `maxconn` of this pool's servers. 0 (the default) means no limit. */
+  /** Default `maxconn` of this pool's servers (0–1000000). 0 (the default) means no limit. */
   maxconn?: number;
   /** Where sessions wait when every eligible server is at its maxconn. */
   queue?: QueueConfig;
@@ -145,7 +149,7 @@ interface ListenerBase {
   backlog?: number;
   /**
    * Most client connections open at once; beyond it the listener stops accepting (clients wait
-   * in the backlog) until one closes. 0 (the default) means no limit.
+   * in the backlog) until one closes. 0–1000000; 0 (the default) means no limit.
    */
   maxconn?: number;
 }

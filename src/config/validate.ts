@@ -12,11 +12,22 @@ import {
   fromZodIssues,
   listenerFields,
   poolFields,
+  type BalanceView,
+  type HealthView,
   type ListenerView,
   type ParsedConfig,
   type PoolView,
 } from './schema.js';
-import type { ConfigIssue, ResolvedConfig, ResolvedListener, ResolvedPool, ResolvedTimeouts } from './types.js';
+import type {
+  ConfigIssue,
+  ResolvedConfig,
+  ResolvedHealthCheck,
+  ResolvedListener,
+  ResolvedPassive,
+  ResolvedPool,
+  ResolvedServer,
+  ResolvedTimeouts,
+} from './types.js';
 
 export type ResolveResult = { ok: true; config: ResolvedConfig } | { ok: false; issues: ConfigIssue[] };
 
@@ -136,17 +147,81 @@ function checkPools(
       issues.push({ path, message: `pool name "${name}" may only contain letters, digits, "_", "." and "-"` });
     }
     if (!pool) continue;
-    if (typeof pool.balance === 'object') {
-      issues.push({
-        path: `${path}.balance`,
-        message: 'hash balancing is not available yet in this version of epoxy; use "roundrobin" or "leastconn"',
-      });
-    }
-    if (pool.health !== undefined) {
-      issues.push({ path: `${path}.health`, message: 'health checks are not available yet in this version of epoxy' });
-    }
+    if (typeof pool.balance === 'object') checkHashBalance(`${path}.balance`, pool.balance, issues);
+    if (pool.health) checkHealth(`${path}.health`, pool.health, issues);
     checkServers(name, pool, addresses, issues);
   }
+}
+
+// RFC 9110 tchar: what a header field name is made of.
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** `header` goes with `hash: "header"` and nothing else, and must be a header name. */
+function checkHashBalance(path: string, b: Exclude<BalanceView, string>, issues: ConfigIssue[]): void {
+  const at = `${path}.header`;
+  if (b.hash !== undefined && b.hash !== 'header' && b.header !== undefined) {
+    issues.push({ path: at, message: `is only used with hash "header", not with hash "${b.hash}"` });
+  } else if (b.hash === 'header' && !b.given.has('header')) {
+    issues.push({ path: at, message: 'is required with hash "header" (the request header to hash, like "x-tenant")' });
+  } else if (b.header !== undefined && !HTTP_TOKEN.test(b.header)) {
+    const allowed = "letters, digits and !#$%&'*+-.^_`|~";
+    issues.push({ path: at, message: `must be a header name (${allowed}), got ${describe(b.header)}` });
+  }
+}
+
+// ---- health checks ----
+
+const HEALTH_DEFAULTS = { path: '/', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 } as const;
+const HTTP_ONLY = ['path', 'host', 'expectStatus'] as const;
+// It goes into the request line as is: `GET <path> HTTP/1.1`.
+const REQUEST_PATH = /^\/[^\x00-\x20\x7f]*$/;
+
+/** A check is `http` when it says so or has a path. */
+function defaultHealthType(hasPath: boolean): 'tcp' | 'http' {
+  return hasPath ? 'http' : 'tcp';
+}
+
+function checkHealth(path: string, h: HealthView, issues: ConfigIssue[]): void {
+  // A malformed `type` is reported by the shape check; the checks that depend on it wait.
+  const type = h.given.has('type') ? h.type : defaultHealthType(h.given.has('path'));
+  if (type === 'tcp') checkTcpHealth(path, h, issues);
+  else checkHttpHealth(path, h, issues);
+  checkHealthTimeout(path, h, issues);
+}
+
+/** Path, host and expectStatus would be ignored by a check that only connects. */
+function checkTcpHealth(path: string, h: HealthView, issues: ConfigIssue[]): void {
+  const why = h.given.has('type')
+    ? 'but this check has type "tcp"'
+    : 'and without a path this check is "tcp" (add type: "http")';
+  for (const key of HTTP_ONLY) {
+    if (h[key] !== undefined) issues.push({ path: `${path}.${key}`, message: `is only used by http checks, ${why}` });
+  }
+}
+
+function checkHttpHealth(path: string, h: HealthView, issues: ConfigIssue[]): void {
+  if (h.path !== undefined && !REQUEST_PATH.test(h.path)) {
+    const message = `must start with "/" and have no spaces or control characters, got ${describe(h.path)}`;
+    issues.push({ path: `${path}.path`, message });
+  }
+  if (h.host !== undefined && !isHostHeader(h.host)) {
+    issues.push({ path: `${path}.host`, message: `must be a host name or host:port, got ${describe(h.host)}` });
+  }
+}
+
+/** A Host header value: a host name or an IP literal (`[v6]`), with or without `:port`. */
+function isHostHeader(text: string): boolean {
+  const hasPort = text.startsWith('[') ? !text.endsWith(']') : text.includes(':');
+  return !('error' in parseAddress(hasPort ? text : `${text}:80`));
+}
+
+/** A check must finish before the next one starts. */
+function checkHealthTimeout(path: string, h: HealthView, issues: ConfigIssue[]): void {
+  if (h.timeoutMs === undefined) return;
+  const intervalMs = h.given.has('intervalMs') ? h.intervalMs : HEALTH_DEFAULTS.intervalMs;
+  if (intervalMs === undefined || h.timeoutMs <= intervalMs) return;
+  const which = h.given.has('intervalMs') ? `intervalMs (${intervalMs})` : `intervalMs (${intervalMs} by default)`;
+  issues.push({ path: `${path}.timeoutMs`, message: `must be at most ${which}, got ${h.timeoutMs}` });
 }
 
 function checkServers(name: string, pool: PoolView, addresses: AddressMap, issues: ConfigIssue[]): void {
@@ -304,7 +379,8 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
     return r.address;
   };
   const listeners = data.listeners.map((l, i): ResolvedListener => {
-    const base = { name: l.name, bind: resolved(`listeners[${i}].bind`), backlog: l.backlog ?? 4096, maxconn: 0 };
+    const bind = resolved(`listeners[${i}].bind`);
+    const base = { name: l.name, bind, backlog: l.backlog ?? 4096, maxconn: l.maxconn ?? 0 };
     if (l.mode === 'tcp') return { ...base, mode: 'tcp', pool: l.pool };
     const routes = l.routes.map((r) => ({
       host: r.host === undefined ? '' : (normalizeHostPattern(r.host) ?? ''),
@@ -313,18 +389,7 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
     }));
     return { ...base, mode: 'http', routes };
   });
-  const pools = Object.entries(data.pools).map(([name, p]): ResolvedPool => ({
-    name,
-    balance: typeof p.balance === 'string' ? p.balance : 'roundrobin',
-    retries: p.retries ?? 3,
-    servers: p.servers.map((s, i) => ({
-      address: resolved(serverPath(name, i)),
-      weight: typeof s === 'string' ? 1 : (s.weight ?? 1),
-      maxconn: 0,
-    })),
-    queue: { timeoutMs: 5000, limit: 10_000 },
-    passive: { errors: 5, windowMs: 10_000, ejectMs: 10_000, count5xx: true },
-  }));
+  const pools = Object.entries(data.pools).map(([name, p]) => buildPool(name, p, (i) => resolved(serverPath(name, i))));
   const config: ResolvedConfig = {
     listeners,
     pools,
@@ -341,6 +406,58 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
   };
   if (data.select) config.select = data.select;
   return config;
+}
+
+type ParsedPool = ParsedConfig['pools'][string];
+
+function buildPool(name: string, p: ParsedPool, address: (index: number) => string): ResolvedPool {
+  const pool: ResolvedPool = {
+    name,
+    ...resolveBalance(p.balance ?? 'roundrobin'),
+    retries: p.retries ?? 3,
+    servers: p.servers.map((s, i) => resolveServer(s, address(i), p.maxconn ?? 0)),
+    queue: { timeoutMs: p.queue?.timeoutMs ?? 5000, limit: p.queue?.limit ?? 10_000 },
+    passive: resolvePassive(p.passive),
+  };
+  if (p.health) pool.health = resolveHealth(p.health);
+  return pool;
+}
+
+function resolveBalance(b: NonNullable<ParsedPool['balance']>): Pick<ResolvedPool, 'balance' | 'hash'> {
+  if (typeof b === 'string') return { balance: b };
+  return { balance: 'hash', hash: { key: b.hash, header: b.hash === 'header' ? (b.header ?? '').toLowerCase() : '' } };
+}
+
+/** A server given as a string takes every default. */
+function resolveServer(s: ParsedPool['servers'][number], address: string, poolMaxconn: number): ResolvedServer {
+  if (typeof s === 'string') return { address, weight: 1, maxconn: poolMaxconn };
+  const server: ResolvedServer = { address, weight: s.weight ?? 1, maxconn: s.maxconn ?? poolMaxconn };
+  if (s.state !== undefined) server.state = s.state;
+  return server;
+}
+
+function resolvePassive(p: ParsedPool['passive']): ResolvedPassive | null {
+  if (p === false) return null;
+  return {
+    errors: p?.errors ?? 5,
+    windowMs: p?.windowMs ?? 10_000,
+    ejectMs: p?.ejectMs ?? 10_000,
+    count5xx: p?.count5xx ?? true,
+  };
+}
+
+function resolveHealth(h: NonNullable<ParsedPool['health']>): ResolvedHealthCheck {
+  const intervalMs = h.intervalMs ?? HEALTH_DEFAULTS.intervalMs;
+  return {
+    type: h.type ?? defaultHealthType(h.path !== undefined),
+    path: h.path ?? HEALTH_DEFAULTS.path,
+    host: h.host ?? '',
+    expectStatus: typeof h.expectStatus === 'number' ? [h.expectStatus] : (h.expectStatus ?? []),
+    intervalMs,
+    timeoutMs: h.timeoutMs ?? Math.min(HEALTH_DEFAULTS.timeoutMs, intervalMs),
+    rise: h.rise ?? HEALTH_DEFAULTS.rise,
+    fall: h.fall ?? HEALTH_DEFAULTS.fall,
+  };
 }
 
 function resolveTimeouts(t: NonNullable<ParsedConfig['timeouts']>): ResolvedTimeouts {
