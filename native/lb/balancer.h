@@ -73,23 +73,30 @@ int pick_leastconn(size_t n, StateAt state, Eligible eligible, size_t& cursor) {
   return best;
 }
 
-// Random power of two choices: two distinct eligible servers drawn at random, the less loaded
-// (relative to weight) wins; a tie goes to the first draw. Unlike leastconn it does not send a
-// burst of new sessions to the one server that just became least loaded.
+// Random power of two choices: two distinct eligible servers drawn at random in proportion to
+// their weights, the less loaded (relative to weight) wins; a tie goes to the first draw. Unlike
+// leastconn it does not send a burst of new sessions to the one server that just became least
+// loaded. Uniform draws would cap a heavy server at the share of pairs it appears in, so the
+// draws are weighted.
 template <typename StateAt, typename Eligible>
 int pick_p2c(size_t n, StateAt state, Eligible eligible, Rng& rng) {
-  size_t m = 0;
-  for (size_t i = 0; i < n; ++i) m += eligible(i) ? 1 : 0;
-  if (m == 0) return kNone;
-  size_t first = rng.below(m);
-  size_t second = m == 1 ? first : (first + 1 + rng.below(m - 1)) % m;
-  int a = kNone, b = kNone;
-  for (size_t i = 0, rank = 0; i < n && (a == kNone || b == kNone); ++i) {
-    if (!eligible(i)) continue;
-    if (rank == first) a = static_cast<int>(i);
-    if (rank == second) b = static_cast<int>(i);
-    ++rank;
-  }
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; ++i) total += eligible(i) ? state(i).weight : 0;
+  if (total == 0) return kNone;
+  auto draw = [&](uint64_t sum, int skip) {
+    uint64_t r = rng.below(static_cast<size_t>(sum));
+    for (size_t i = 0; i < n; ++i) {
+      if (!eligible(i) || static_cast<int>(i) == skip) continue;
+      uint32_t w = state(i).weight;
+      if (r < w) return static_cast<int>(i);
+      r -= w;
+    }
+    return kNone;
+  };
+  int a = draw(total, kNone);
+  uint64_t rest = total - state(static_cast<size_t>(a)).weight;
+  int b = rest == 0 ? kNone : draw(rest, a);
+  if (b == kNone) return a;
   return less_loaded(state(static_cast<size_t>(b)), state(static_cast<size_t>(a))) ? b : a;
 }
 
