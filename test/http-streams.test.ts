@@ -288,6 +288,63 @@ describe('keep-alive race with the server', () => {
   });
 });
 
+describe('retries of requests the server dropped', () => {
+  /** A raw HTTP server: `answer(n)` decides for the n-th request on a connection (0-based): respond, or drop the connection. */
+  async function rawServer(answer: (n: number, head: string) => boolean) {
+    const seen: string[] = [];
+    const srv = net.createServer((s) => {
+      let n = 0;
+      s.on('data', (d: Buffer) => {
+        const head = d.toString('latin1');
+        seen.push(head.split('\r\n')[0]!);
+        if (answer(n++, head)) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        else s.destroy();
+      });
+      s.on('error', () => {});
+    });
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    return { srv, seen, address: `127.0.0.1:${(srv.address() as net.AddressInfo).port}` };
+  }
+
+  async function proxyFor(servers: string[]) {
+    const port = await freePort();
+    const p = await Proxy.start(
+      { listeners: [{ name: 'l', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'r' }] }], pools: { r: { servers, passive: false } } },
+      { logger },
+    );
+    return { p, port };
+  }
+
+  it('does not resend a POST when a reused connection was closed by the server: 502', async () => {
+    const racy = await rawServer((n) => n === 0);
+    const { p, port } = await proxyFor([racy.address]);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    expect((await request(port, { path: '/a', agent })).status).toBe(200);
+    const post = await request(port, { method: 'POST', path: '/b', body: 'x=1', agent });
+    agent.destroy();
+    expect(post.status).toBe(502);
+    expect(racy.seen.filter((l) => l.startsWith('POST'))).toHaveLength(1); // sent once, never twice
+    await p.stop({ graceMs: 100 });
+    racy.srv.close();
+  });
+
+  it('resends a GET dropped on a fresh connection once, to another server', async () => {
+    const crashy = await rawServer(() => false);
+    const good = await rawServer(() => true);
+    const { p, port } = await proxyFor([crashy.address, good.address]);
+    for (let i = 0; i < 6; i++) expect((await request(port, { path: `/${i}` })).status).toBe(200);
+    expect(crashy.seen.length).toBe(3); // round robin sent every other request there first
+    expect(good.seen.length).toBe(6);
+    const single = await proxyFor([crashy.address]);
+    expect((await request(single.port, { path: '/only' })).status).toBe(502);
+    await single.p.stop({ graceMs: 100 });
+    await p.stop({ graceMs: 100 });
+    crashy.srv.close();
+    good.srv.close();
+  });
+});
+
 describe('pooled per-request state', () => {
   it('a close-delimited response does not poison the next transaction that reuses its state', async () => {
     // /close answers HTTP/1.0-style (no length, ends with the connection); /big with a length

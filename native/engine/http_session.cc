@@ -349,6 +349,10 @@ void HttpSession::connect_next() {
         wait_for_server();
         return;
       }
+      if (retried_) {
+        respond_error(502, "server closed the connection without a response", "SH");
+        return;
+      }
       ++tx_->pool_->no_server;
       respond_error(503, "no server available", "SC");
       return;
@@ -445,18 +449,25 @@ void HttpSession::on_connected() {
   tx_->rlen_ = tx_->rscan_ = 0;
   // Replayable: an idempotent request (RFC 9110 §9.2.2: sending it twice does no harm) whose
   // whole content is in to_server_ (no body, or all of it arrived with the head).
-  replay_ok_ = conn_reused_ && !retried_ && http::idempotent(tx_->method_) &&
+  replay_ok_ = !retried_ && http::idempotent(tx_->method_) &&
                (req_body_ == BodyKind::None || (req_body_ == BodyKind::Length && tx_->req_channel_.limit() == 0));
 }
 
 bool HttpSession::server_output_pending() const { return tx_ && tx_->to_server_off_ < tx_->to_server_.size(); }
 
-// The keep-alive race: a reused connection that the server closed before reading our request.
-// Nothing of a response arrived, so the request (kept whole) goes again on a new connection.
+// The server closed the connection without a byte of response: on a reused connection, the
+// keep-alive race (it closed before reading our request); on a fresh one, a server that died or
+// dropped the request. An idempotent request kept whole goes again, once, on a new connection:
+// after the race to any server, after a drop to another one if there is one (else 502).
 bool HttpSession::retry_on_fresh_connection() {
   if (!replay_ok_ || tx_->rlen_ != 0) return false;
   replay_ok_ = false;
   retried_ = true;
+  if (!conn_reused_) {
+    ++tx_->server_->resets;
+    engine_.note_server_error(*tx_->server_, "closed the connection without a response");
+    tx_->tried_.push_back(tx_->server_->uid);
+  }
   close_server(false);
   tx_->to_server_off_ = 0;
   req_state_ = Req::Connect;
