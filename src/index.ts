@@ -20,6 +20,7 @@ export type {
   ListenerConfig,
   PassiveHealthConfig,
   PoolConfig,
+  PoolView,
   QueueConfig,
   RouteConfig,
   SelectContext,

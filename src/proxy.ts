@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 
 import { ConfigError } from './config/errors.js';
 import { isIPLiteral, normalizeAddress, parseAddress } from './config/address.js';
-import type { EpoxyConfig, ResolvedConfig, ServerState } from './config/types.js';
+import type { EpoxyConfig, PoolView, ResolvedConfig, ServerState } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
 import { createLogger } from './log/logger.js';
 import {
@@ -295,7 +295,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       config.select,
       config.timeouts.selectMs,
       () => this.#config.listeners.map((l) => l.name),
-      { resolve: (result) => this.#resolveTarget(result) },
+      { resolve: (result) => this.#resolveTarget(result), pool: (name) => this.#poolView(name) },
       (pairs) => this.#engine.selectReply(pairs),
       this.#logger,
     );
@@ -323,6 +323,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       selectHook: c.select !== undefined,
       accessLog: c.accessLog,
     };
+  }
+
+  #poolView(name: string): PoolView {
+    const handle = this.pool(name);
+    return { name, pick: (key) => handle.pick(key), available: () => handle.servers().filter((s) => s.state === 'up').map((s) => s.address) };
   }
 
   /** A hook's answer: a pool name, or the address of a server in some pool. */

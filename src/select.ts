@@ -6,12 +6,14 @@
  */
 import type { Logger } from 'pino';
 
-import type { HttpRequestInfo, SelectContext, SelectHook, SelectResult } from './config/types.js';
+import type { HttpRequestInfo, PoolView, SelectContext, SelectHook, SelectResult } from './config/types.js';
 import { NO_REQUEST, SELECT_RECORD } from './native.js';
 
 export interface SelectTargets {
   /** Maps a hook's answer (pool name or server address) to an engine target; undefined if unknown. */
   resolve(result: string): number | undefined;
+  /** The running pool `name`, read-only; throws for an unknown pool. */
+  pool(name: string): PoolView;
 }
 
 /** Request info for the hook; header fields are parsed from the raw head only when read. */
@@ -72,6 +74,7 @@ export class SelectDispatcher {
   #replies: number[] = [];
   #flushScheduled = false;
   #limiter = new LogLimiter(20);
+  readonly #poolView = (name: string): PoolView => this.targets.pool(name);
 
   constructor(
     private readonly hook: SelectHook,
@@ -92,6 +95,7 @@ export class SelectDispatcher {
         listener: names[records[i + 1]!] ?? '',
         clientAddress: addresses[records[i + 2]!] ?? '',
         clientPort: records[i + 3]!,
+        pool: this.#poolView,
       };
       const req = records[i + 4]!;
       if (req !== NO_REQUEST) ctx.request = requestInfo(requests, req);

@@ -202,6 +202,25 @@ export interface SelectContext {
   clientPort: number;
   /** Set for requests on HTTP listeners. */
   request?: HttpRequestInfo;
+  /**
+   * A read-only view of a running pool, to reproduce its balancer's choice for another key:
+   * `ctx.pool('apps').pick(domain)` answers the server that `apps` hashes `domain` to. Throws
+   * for an unknown pool.
+   */
+  pool(name: string): PoolView;
+}
+
+/** What a select hook may ask of a running pool. */
+export interface PoolView {
+  readonly name: string;
+  /**
+   * The address of the server this pool's consistent hash sends `key` to now (normalized as the
+   * pool hashes: a host loses case, port and trailing dot; a path its query), or undefined when
+   * no server is available. Throws if the pool does not hash.
+   */
+  pick(key: string): string | undefined;
+  /** Addresses of the servers that take new sessions now. */
+  available(): string[];
 }
 
 /**
