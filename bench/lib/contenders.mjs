@@ -19,6 +19,12 @@ export const CONTENDERS = {
   'haproxy-tcp-splice': { id: 'haproxy-tcp-splice', label: 'haproxy tcp+splice', mode: 'tcp', kind: 'haproxy', config: 'haproxy-tcp-splice.cfg', color: '#b3470a', about: 'haproxy 1 thread, TCP mode, splice forced both ways' },
   'epoxy-http': { id: 'epoxy-http', label: 'epoxy http', mode: 'http', kind: 'epoxy', config: 'epoxy-http.config.mjs', needsEpoxyHttp: true, color: '#0b8a7e', about: 'epoxy HTTP mode, native balancer' },
   'epoxy-http+hook': { id: 'epoxy-http+hook', label: 'epoxy+hook http', mode: 'http', kind: 'epoxy', config: 'epoxy-http-hook.config.mjs', needsEpoxyHttp: true, hook: true, color: '#5cc2b5', about: 'epoxy HTTP mode, every request through the JS select hook' },
+  // The balancer scenario: one config, four servers (nginx on 127.0.0.1-4), BENCH_BALANCE picks the balancer.
+  'lb-roundrobin': { id: 'lb-roundrobin', label: 'roundrobin', mode: 'http', kind: 'epoxy', config: 'epoxy-http-balance.config.mjs', env: { BENCH_BALANCE: 'roundrobin' }, color: '#0b8a7e', about: 'epoxy HTTP, 4 servers, smooth weighted round robin' },
+  'lb-leastconn': { id: 'lb-leastconn', label: 'leastconn', mode: 'http', kind: 'epoxy', config: 'epoxy-http-balance.config.mjs', env: { BENCH_BALANCE: 'leastconn' }, color: '#2a9d8f', about: 'epoxy HTTP, 4 servers, leastconn' },
+  'lb-p2c': { id: 'lb-p2c', label: 'p2c', mode: 'http', kind: 'epoxy', config: 'epoxy-http-balance.config.mjs', env: { BENCH_BALANCE: 'p2c' }, color: '#57b8a8', about: 'epoxy HTTP, 4 servers, power of two choices' },
+  'lb-hash': { id: 'lb-hash', label: 'hash host', mode: 'http', kind: 'epoxy', config: 'epoxy-http-balance.config.mjs', env: { BENCH_BALANCE: 'hash' }, color: '#8ccfc4', about: 'epoxy HTTP, 4 servers, consistent hash by Host' },
+  'lb-hook': { id: 'lb-hook', label: 'TS hook', mode: 'http', kind: 'epoxy', config: 'epoxy-http-balance.config.mjs', env: { BENCH_BALANCE: 'hook' }, hook: true, color: '#5cc2b5', about: 'epoxy HTTP, 4 servers, every request decided by a TypeScript select hook' },
   'haproxy-http': { id: 'haproxy-http', label: 'haproxy http', mode: 'http', kind: 'haproxy', config: 'haproxy-http.cfg', color: '#e8710a', about: 'haproxy 1 thread, HTTP mode, keep-alive, http-reuse always' },
   'http-proxy': { id: 'http-proxy', label: 'http-proxy (node)', mode: 'http', kind: 'node', config: 'http-proxy.mjs', color: '#7b5ea7', about: 'node http + the http-proxy package, keep-alive agent' },
 };
@@ -43,7 +49,7 @@ function wrapPinned(cmd, args, cpus) {
 export async function startContender(def, { backendPort, nofile, proxyCpus, markerDir }) {
   if (def.id === 'direct') return { def, port: backendPort, pid: undefined, proc: undefined, stop: async () => {} };
   const port = await freePort();
-  const env = { BENCH_LISTEN_PORT: String(port), BENCH_BACKEND_PORT: String(backendPort) };
+  const env = { ...(def.env ?? {}), BENCH_LISTEN_PORT: String(port), BENCH_BACKEND_PORT: String(backendPort) };
   let cmd;
   let args;
   if (def.kind === 'epoxy') {

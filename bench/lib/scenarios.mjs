@@ -62,6 +62,13 @@ export const SCENARIOS = [
     kind: 'requests', contenders: HTTP_PROXIES, baseline: 'haproxy-http',
   },
   {
+    id: 'http-1k-ka-balancers',
+    title: 'HTTP mode, 1 KiB keep-alive, each balancer over 4 servers',
+    about: 'wrk -t1 -c100 through epoxy HTTP mode with four servers (one nginx on 127.0.0.1-4): the cost of each native balancer, and of a TypeScript select hook deciding every request, against round robin.',
+    tool: 'wrk', path: '/1k', connections: 100, seconds: (p) => p.wrkSec,
+    kind: 'requests', contenders: ['lb-roundrobin', 'lb-leastconn', 'lb-p2c', 'lb-hash', 'lb-hook'], baseline: 'lb-roundrobin',
+  },
+  {
     id: 'idle',
     title: 'Memory per idle connection',
     about: 'A fresh proxy; N client connections each make one 1 KiB request and then stay open, idle. RSS growth of the proxy process divided by N. TCP-mode proxies hold a backend connection per client connection; HTTP-mode proxies need none while idle.',

@@ -1,0 +1,32 @@
+// epoxy in HTTP mode over four servers (the bench's nginx listens on 127.0.0.1-4), for the
+// balancer scenario. BENCH_BALANCE: roundrobin, leastconn, p2c, hash (consistent hash by Host),
+// or hook (round robin pool, but every request is decided by the select hook below).
+import { writeFileSync } from 'node:fs';
+
+const listen = process.env.BENCH_LISTEN_PORT;
+const backend = process.env.BENCH_BACKEND_PORT;
+const mode = process.env.BENCH_BALANCE ?? 'roundrobin';
+if (!listen || !backend) throw new Error('set BENCH_LISTEN_PORT and BENCH_BACKEND_PORT');
+
+const servers = [1, 2, 3, 4].map((i) => `127.0.0.${i}:${backend}`);
+const balance = mode === 'hash' ? { hash: 'host' } : mode === 'hook' ? 'roundrobin' : mode;
+
+// The hook round-robins over the servers that are up, returning an address: the whole path a
+// TypeScript decision takes (parked request, batch to JS, answer resolved to a server).
+let next = 0;
+let marked = false;
+function hook(ctx) {
+  if (!marked) {
+    marked = true;
+    if (process.env.BENCH_HOOK_MARKER) writeFileSync(process.env.BENCH_HOOK_MARKER, String(process.pid));
+  }
+  const up = ctx.pool('backend').available();
+  return up[next++ % up.length];
+}
+
+export default {
+  listeners: [{ name: 'bench', bind: `127.0.0.1:${listen}`, mode: 'http', routes: [{ pool: 'backend' }] }],
+  pools: { backend: { balance, servers } },
+  timeouts: { connectMs: 5000, clientMs: 120_000, serverMs: 120_000 },
+  ...(mode === 'hook' ? { select: hook } : {}),
+};
