@@ -21,6 +21,8 @@ import {
   type NativeEventBatch,
   type NativeSnapshotSpec,
 } from './native.js';
+import type { HealthChange } from './health/active.js';
+import { PoolHealthChecks } from './health/pools.js';
 import { PoolRegistry, available, pickByHash, serverSpec, stateName, type PoolModel, type PoolPlan, type ServerModel } from './pools.js';
 import { SelectDispatcher } from './select.js';
 import type { ProxyStats, ServerStateName } from './stats.js';
@@ -103,6 +105,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #logger: Logger;
   #config: ResolvedConfig;
   readonly #pools = new PoolRegistry();
+  readonly #health: PoolHealthChecks;
   readonly #statsWaiters = new Map<number, (json: string) => void>();
   #nextStatsToken = 1;
   #select: SelectDispatcher | undefined;
@@ -125,6 +128,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     super();
     this.#config = config;
     this.#logger = logger;
+    this.#health = new PoolHealthChecks(logger, (change) => this.#onCheckChange(change));
     const plan = this.#pools.plan(config.pools);
     this.#engine = new native.Engine(() => this.#onWake());
     this.#select = this.#makeSelect(config);
@@ -134,6 +138,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     try {
       this.#engine.apply(this.#compile(config, plan));
       this.#pools.commit(plan);
+      this.#health.sync(this.#pools.all());
     } catch (err) {
       this.#engine.close();
       this.#closed = true;
@@ -198,6 +203,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#pools.commit(plan);
     this.#config = next;
     this.#select = this.#makeSelect(next);
+    this.#health.sync(this.#pools.all());
     this.#logger.info(summary, 'config reloaded');
   }
 
@@ -225,6 +231,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         this.#resolveStopped = resolve;
       }),
     );
+    this.#health.stop();
     this.#engine.stop(options.graceMs ?? DEFAULT_GRACE_MS);
     return this.#stopping;
   }
@@ -360,6 +367,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#engine.addServer(model.uid, serverSpec(server));
     model.servers.push(server);
     model.ring = undefined;
+    this.#health.sync([model]);
     this.#logger.info({ pool: model.name, server: normalized, weight, maxconn, state }, 'server added');
   }
 
@@ -372,6 +380,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#engine.removeServer(model.servers[index]!.uid);
     model.servers.splice(index, 1);
     model.ring = undefined;
+    this.#health.sync([model]);
     this.#logger.info({ pool: model.name, server: normalized }, 'server removed');
     return true;
   }
@@ -379,8 +388,12 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #setAdmin(model: PoolModel, server: ServerModel, state: ServerState): void {
     this.#assertRunning();
     if (server.admin === state) return;
+    const leavingMaint = server.admin === 'maint';
     server.admin = state;
-    this.#engine.updateServer({ uid: server.uid, admin: ADMIN[state] });
+    // Out of maintenance, checks start again from "up", as for a new server.
+    if (leavingMaint) server.up = true;
+    this.#engine.updateServer({ uid: server.uid, admin: ADMIN[state], up: server.up });
+    this.#health.sync([model]);
     this.#announce(model, server, 'admin', `set to ${state}`);
   }
 
@@ -399,6 +412,15 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#logger.info({ pool: model.name, server: server.address, maxconn }, 'server maxconn set');
   }
 
+  #onCheckChange(change: HealthChange): void {
+    const pool = this.#pools.get(change.pool);
+    const server = pool?.servers.find((s) => s.address === change.address);
+    if (!pool || !server || this.#closed || this.#stopping) return;
+    server.up = change.up;
+    this.#engine.updateServer({ uid: server.uid, up: change.up });
+    this.#announce(pool, server, 'check', change.reason);
+  }
+
   #onPassiveChange(uid: number, ejected: boolean, reason: string): void {
     const found = this.#pools.byUid(uid);
     if (!found) return;
@@ -410,8 +432,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #announce(pool: PoolModel, server: ServerModel, source: ServerEvent['source'], reason: string): void {
     const state = stateName(server);
     const fields = { pool: pool.name, server: server.address, state, source, reason };
-    if (available(server)) this.#logger.info(fields, `server ${server.address} is ${state}`);
-    else this.#logger.warn(fields, `server ${server.address} is ${state}`);
+    // The health checker logs its own verdicts, with the check's details.
+    if (source !== 'check') {
+      if (available(server)) this.#logger.info(fields, `server ${server.address} is ${state}`);
+      else this.#logger.warn(fields, `server ${server.address} is ${state}`);
+    }
     this.emit('server', fields);
   }
 

@@ -1,4 +1,8 @@
-/** Passive health: the engine ejects a server after errors seen in traffic and takes it back later. */
+/**
+ * Server health through a running proxy: active checks (run by the control plane) take a server
+ * out of rotation and back; passive health (the engine) ejects a server after errors seen in
+ * traffic and takes it back later.
+ */
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -101,5 +105,69 @@ describe('passive health', () => {
     const s = (await proxy.stats()).pools[0]!.servers.find((x) => x.address === dead)!;
     expect(s.connectFailures).toBe(5); // round robin keeps trying it every other time
     expect(s.state).toBe('up');
+  });
+});
+
+describe('active health checks', () => {
+  it('marks a server down after failed HTTP checks, sends it no request while down, and brings it back', async () => {
+    let sick = false;
+    const checksOf = (b: { seen: Array<{ url: string }> }) => b.seen.filter((r) => r.url === '/healthz').length;
+    const handler = (name: string) => (req: { url?: string }, res: import('node:http').ServerResponse) => {
+      res.statusCode = req.url === '/healthz' && sick && name === 'B' ? 503 : 200;
+      res.setHeader('x-backend', name);
+      res.end(`${name}\n`);
+    };
+    const a = await httpBackend('A', handler('A'));
+    const b = await httpBackend('B', handler('B'));
+    cleanups.push(() => a.close(), () => b.close());
+    const port = await freePort();
+    const { proxy, events } = await start({
+      listeners: [{ name: 'h', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'p' }] }],
+      pools: { p: { servers: [a.address, b.address], health: { path: '/healthz', intervalMs: 100, timeoutMs: 100, fall: 2, rise: 2 } } },
+    });
+    const served = async (n: number) => {
+      const names: string[] = [];
+      for (let i = 0; i < n; i++) names.push((await request(port)).headers['x-backend']!);
+      return names;
+    };
+    expect(new Set(await served(4))).toEqual(new Set(['A', 'B']));
+
+    sick = true;
+    const checksBefore = checksOf(b);
+    await once(proxy, 'server');
+    expect(events.at(-1)).toEqual(expect.objectContaining({ server: b.address, state: 'down', source: 'check' }));
+    expect(events.at(-1)!.reason).toMatch(/503/);
+    expect(checksOf(b) - checksBefore).toBeGreaterThanOrEqual(2); // fall: 2
+    const requestsToB = b.seen.length - checksOf(b);
+    expect(await served(10)).toEqual(Array(10).fill('A'));
+    expect(b.seen.length - checksOf(b)).toBe(requestsToB);
+    expect((await proxy.stats()).pools[0]!.servers[1]!.state).toBe('down');
+    expect(proxy.pool('p').servers()[1]!.state).toBe('down');
+
+    sick = false;
+    await once(proxy, 'server');
+    expect(events.at(-1)).toEqual(expect.objectContaining({ server: b.address, state: 'up', source: 'check' }));
+    expect(new Set(await served(4))).toEqual(new Set(['A', 'B']));
+  });
+
+  it('does not check a server in maintenance, and starts it up again when it leaves', async () => {
+    const a = await httpBackend('A');
+    cleanups.push(() => a.close());
+    const dead = `127.0.0.1:${await freePort()}`;
+    const port = await freePort();
+    const { proxy, events } = await start({
+      listeners: [{ name: 'h', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'p' }] }],
+      pools: { p: { servers: [a.address, dead], health: { type: 'tcp', intervalMs: 100, fall: 1, rise: 1 } } },
+    });
+    await once(proxy, 'server');
+    expect(events.at(-1)).toEqual(expect.objectContaining({ server: dead, state: 'down', source: 'check' }));
+    proxy.pool('p').maint(dead);
+    expect(events.at(-1)).toEqual(expect.objectContaining({ server: dead, state: 'maint', source: 'admin' }));
+    await sleep(400);
+    expect(events.at(-1)!.state).toBe('maint'); // no check verdicts while in maintenance
+    proxy.pool('p').ready(dead);
+    await once(proxy, 'server'); // still dead: down again after one failed check
+    expect(events.at(-1)).toEqual(expect.objectContaining({ server: dead, state: 'down', source: 'check' }));
+    for (let i = 0; i < 5; i++) expect((await request(port)).status).toBe(200);
   });
 });
