@@ -35,5 +35,5 @@ export { ConfigError } from './config/errors.js';
 export { resolveConfig } from './config/validate.js';
 export { loadConfigFile } from './config/load.js';
 export { Proxy } from './proxy.js';
-export type { AddServerOptions, PoolHandle, ProxyEvents, ProxyOptions, ServerEvent, ServerInfo, StopOptions } from './proxy.js';
+export type { AddServerOptions, PoolHandle, ProxyEvents, ProxyOptions, ReloadOptions, ServerEvent, ServerInfo, StopOptions } from './proxy.js';
 export type { ListenerStats, PoolStats, ProxyStats, ServerStateName, ServerStats, TrafficStats } from './stats.js';

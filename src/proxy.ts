@@ -32,6 +32,14 @@ export interface ProxyOptions {
   logger?: Logger;
 }
 
+export interface ReloadOptions {
+  /**
+   * Fields added to every log line of this reload, so an operator can tell what asked for it
+   * (the CLI passes the config file and the trigger).
+   */
+  logFields?: Record<string, unknown>;
+}
+
 export interface StopOptions {
   /** How long sessions in flight may take to finish before they are cut. Default 10000. */
   graceMs?: number;
@@ -183,11 +191,12 @@ export class Proxy extends EventEmitter<ProxyEvents> {
    * the config they started with. A config that fails validation, or a listener that cannot
    * bind, changes nothing: the ConfigError or bind error is thrown and every problem logged.
    */
-  async reload(config: EpoxyConfig): Promise<void> {
+  async reload(config: EpoxyConfig, options: ReloadOptions = {}): Promise<void> {
     this.#assertRunning();
+    const log = options.logFields ? this.#logger.child(options.logFields) : this.#logger;
     const result = await resolveConfig(config);
     if (!result.ok) {
-      for (const issue of result.issues) this.#logger.error({ path: issue.path }, `reload rejected: ${issue.message}`);
+      for (const { path, message } of result.issues) log.error({ path, message }, `reload rejected: ${message}`);
       throw new ConfigError(result.issues, 'reload rejected, the running config stays');
     }
     this.#assertRunning();
@@ -196,7 +205,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     try {
       this.#engine.apply(this.#compile(next, plan));
     } catch (err) {
-      this.#logger.error({ err }, 'reload rejected, the running config stays');
+      log.error({ err }, 'reload rejected, the running config stays');
       throw err;
     }
     const summary = reloadSummary(this.#config, next);
@@ -204,7 +213,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#config = next;
     this.#select = this.#makeSelect(next);
     this.#health.sync(this.#pools.all());
-    this.#logger.info(summary, 'config reloaded');
+    log.info(summary, 'config reloaded');
   }
 
   /** Counters per listener, pool and server, read from the engine thread. */

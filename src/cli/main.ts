@@ -5,26 +5,39 @@ import { loadConfigFile } from '../config/load.js';
 import type { ConfigIssue, EpoxyConfig, ResolvedConfig } from '../config/types.js';
 import { resolveConfig } from '../config/validate.js';
 import { createLogger } from '../log/logger.js';
+import { startReloader } from './reload.js';
 import { printFailure, printIssues } from './report.js';
 import { shutdownOnSignal } from './signals.js';
 
 const DEFAULT_CONFIG = './epoxy.config.ts';
 
-const USAGE = `Usage: epoxy <command> [config]
+const USAGE = `Usage: epoxy <command> [options] [config]
 
 Commands:
   run [config]     start the proxy (config defaults to ${DEFAULT_CONFIG})
   check <config>   validate a config file and list every problem with its field path
 
 Options:
+  --no-watch       run: reload only on SIGHUP, not when the config file changes
   -h, --help       show this help
   --version        print the version
+
+\`epoxy run\` reloads its config without a restart on SIGHUP and, unless --no-watch is given,
+when the file changes on disk. A version that fails to load or validate is logged, problem by
+problem, and the running config stays. SIGINT or SIGTERM stops gracefully; a second one exits
+at once.
 
 Config files may be .ts, .mts, .js, .mjs or .json. The log level comes from EPOXY_LOG_LEVEL
 (default info).
 `;
 
-/** Exit codes: 0 ok, 1 the config or the proxy failed, 2 the command line was wrong. */
+/** Options each command accepts; anything else that starts with "-" is a usage error. */
+const COMMAND_OPTIONS: Record<string, string[]> = { run: ['--no-watch'] };
+
+/**
+ * Exit codes: 0 ok, 1 the config or the proxy failed (at start or while stopping; a failed reload
+ * is logged and the run goes on), 2 the command line was wrong.
+ */
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   if (command === undefined) return usage(process.stdout, 0);
@@ -35,16 +48,18 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  const option = args.find((a) => a.startsWith('-'));
+  const accepted = COMMAND_OPTIONS[command] ?? [];
+  const option = args.find((a) => a.startsWith('-') && !accepted.includes(a));
   if (option) return usageError(`unknown option "${option}"`);
+  const files = args.filter((a) => !a.startsWith('-'));
 
   switch (command) {
     case 'check':
-      if (args.length !== 1 || args[0] === undefined) return usageError('check needs exactly one config file');
-      return check(args[0]);
+      if (files.length !== 1 || files[0] === undefined) return usageError('check needs exactly one config file');
+      return check(files[0]);
     case 'run':
-      if (args.length > 1) return usageError('run takes at most one config file');
-      return run(args[0] ?? DEFAULT_CONFIG);
+      if (files.length > 1) return usageError('run takes at most one config file');
+      return run(files[0] ?? DEFAULT_CONFIG, { watch: !args.includes('--no-watch') });
     default:
       return usageError(`unknown command "${command}"`);
   }
@@ -64,7 +79,7 @@ async function check(file: string): Promise<number> {
   return 0;
 }
 
-async function run(file: string): Promise<number> {
+async function run(file: string, options: { watch: boolean }): Promise<number> {
   const loaded = await loadAndResolve(file);
   if (!loaded.ok) {
     printIssues(file, loaded.issues);
@@ -80,10 +95,23 @@ async function run(file: string): Promise<number> {
     printFailure(file, err);
     return 1;
   }
-  // The proxy logs each listener as it binds; this line ties the run to its config file.
+  const reloader = startReloader({
+    file,
+    logger,
+    watch: options.watch,
+    apply: (raw, logFields) => proxy.reload(raw as EpoxyConfig, { logFields }),
+  });
+  // The proxy logs each listener as it binds; this line ties the run to its config file. It
+  // comes after the reloader starts, so whoever waits for it can count on edits being seen.
   const binds = loaded.config.listeners.map((l) => l.bind);
-  logger.info({ version: version(), config: file, listening: binds }, `epoxy running ${file}, listening on ${binds.join(', ')}`);
-  return shutdownOnSignal(logger, () => proxy.stop());
+  logger.info(
+    { version: version(), config: file, listening: binds, watching: reloader.watching },
+    `epoxy running ${file}, listening on ${binds.join(', ')}`,
+  );
+  return shutdownOnSignal(logger, () => {
+    reloader.close();
+    return proxy.stop();
+  });
 }
 
 type Loaded = { ok: true; raw: unknown; config: ResolvedConfig } | { ok: false; issues: ConfigIssue[] };
