@@ -87,6 +87,8 @@ export interface NativeSnapshotSpec {
   };
   selectHook: boolean;
   accessLog: boolean;
+  /** Requests logged per million when accessLog is on (1000000: all). */
+  accessLogSample: number;
 }
 
 /** One batch of engine events; every field is optional. */

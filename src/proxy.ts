@@ -337,7 +337,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       },
       tuning: { ...c.engine },
       selectHook: c.select !== undefined,
-      accessLog: c.accessLog,
+      accessLog: c.accessLog.mode !== 'off',
+      accessLogSample: Math.round(c.accessLog.sampleRate * 1_000_000),
     };
   }
 

@@ -11,6 +11,16 @@ export interface TrafficStats {
   bytesCopied: number;
 }
 
+/**
+ * Latencies counted into fixed buckets: `counts[i]` requests took at most
+ * `ProxyStats.latencyBoundsMs[i]` ms (and more than the bound before it); the last count is
+ * everything above the last bound. Not cumulative.
+ */
+export interface LatencyHistogram {
+  counts: number[];
+  sumMs: number;
+}
+
 export interface ListenerStats extends TrafficStats {
   name: string;
   bind: string;
@@ -25,6 +35,8 @@ export interface ListenerStats extends TrafficStats {
   requests: number;
   /** HTTP responses sent, by status class; `none` counts requests that ended without one. */
   responses: { none: number; '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
+  /** HTTP: from a request's first byte to its end (response sent or connection cut). */
+  totalMs: LatencyHistogram;
 }
 
 /**
@@ -54,6 +66,8 @@ export interface ServerStats extends TrafficStats {
   requests: number;
   /** HTTP: idle keep-alive connections held for reuse. */
   idleConnections: number;
+  /** HTTP: from the request head received to the response head received. */
+  responseMs: LatencyHistogram;
 }
 
 export interface PoolStats {
@@ -75,6 +89,8 @@ export interface PoolStats {
 }
 
 export interface ProxyStats {
+  /** Upper bounds of the latency buckets, in ms. */
+  latencyBoundsMs: number[];
   listeners: ListenerStats[];
   pools: PoolStats[];
   totals: {
@@ -85,6 +101,8 @@ export interface ProxyStats {
     bytesCopied: number;
     selectTimeouts: number;
     logsSuppressed: number;
+    /** Log lines (access log included) dropped because JS fell behind taking them. */
+    logsDropped: number;
     loopIterations: number;
     jsWakeups: number;
   };

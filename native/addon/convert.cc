@@ -167,6 +167,7 @@ bool read_snapshot(Napi::Value v, SnapshotSpec& spec) {
   }
   spec.select_hook = o.Get("selectHook").ToBoolean().Value();
   spec.access_log = o.Get("accessLog").ToBoolean().Value();
+  if (!read_u32(o, "accessLogSample", spec.access_log_sample, "spec")) return false;
   return true;
 }
 

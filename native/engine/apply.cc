@@ -109,6 +109,7 @@ void Engine::apply_snapshot(Command& c) {
   snap->tuning = spec.tuning;
   snap->select_hook = spec.select_hook;
   snap->access_log = spec.access_log;
+  snap->access_log_sample = spec.access_log_sample;
   std::unordered_set<uint32_t> kept;
   for (const PoolSpec& ps : spec.pools) {
     snap->pools.push_back(materialize_pool(ps));

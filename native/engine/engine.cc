@@ -358,6 +358,24 @@ void Engine::handle_select_replies(const std::vector<uint32_t>& pairs) {
   }
 }
 
+// Access and engine log lines wait for JS in the outbox; a JS thread that falls behind must not
+// grow it without bound, so lines beyond the cap are dropped, counted, and reported once JS
+// catches up. Called with out_mu_ held.
+void Engine::drop_logs_beyond_cap() {
+  constexpr size_t kMaxQueuedLogs = 100000;
+  size_t queued = outbox_.logs.size();
+  size_t room = queued >= kMaxQueuedLogs ? 0 : kMaxQueuedLogs - queued;
+  if (pending_.logs.size() > room) {
+    totals_.logs_dropped += pending_.logs.size() - room;
+    pending_.logs.resize(room);
+    unreported_drops_ = true;
+  } else if (unreported_drops_ && queued == 0) {
+    unreported_drops_ = false;
+    pending_.logs.push_back("{\"level\":\"warn\",\"msg\":\"log lines dropped: JS fell behind\",\"droppedSoFar\":" +
+                            std::to_string(totals_.logs_dropped) + "}");
+  }
+}
+
 void Engine::flush_events() {
   pending_addresses_.clear();
   if (pending_.empty()) {
@@ -367,6 +385,7 @@ void Engine::flush_events() {
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(out_mu_);
+    drop_logs_beyond_cap();
     outbox_.append(std::move(pending_));
     wake = !scheduled_;
     scheduled_ = true;

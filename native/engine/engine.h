@@ -56,6 +56,7 @@ struct EngineTotals {
   uint64_t select_timeouts = 0;
   uint64_t aborts = 0;
   uint64_t logs_suppressed = 0;
+  uint64_t logs_dropped = 0;  // log lines dropped because JS fell behind taking them
 };
 
 class Engine {
@@ -96,6 +97,7 @@ class Engine {
   void run_ready_lists();
   void run_timers();
   void flush_events();
+  void drop_logs_beyond_cap();
   bool should_exit();
   void register_fd(int fd, uint64_t tag_key);
 
@@ -154,6 +156,8 @@ class Engine {
   void release_conn(ServerConn& conn, bool reusable);
   ServerConn* find_conn(uint64_t key);
   void push_access_log(std::string record) { pending_.logs.push_back(std::move(record)); }
+  // True for about `per_million` of the calls (access log sampling).
+  bool sampled(uint32_t per_million) { return per_million >= 1000000 || rng_.below(1000000) < per_million; }
   // Per-request state of HTTP sessions, pooled (bounded) so keep-alive traffic does not
   // allocate per request and idle connections hold none.
   std::unique_ptr<HttpTx> acquire_tx();
@@ -206,6 +210,7 @@ class Engine {
   PipePool pipes_;
   std::vector<std::unique_ptr<HttpTx>> free_txs_;
   EngineTotals totals_;
+  lb::Rng rng_;
 
   bool stopping_ = false;
   int64_t stop_deadline_ = 0;
@@ -220,6 +225,7 @@ class Engine {
   std::mutex out_mu_;
   EventBatch outbox_;
   bool scheduled_ = false;
+  bool unreported_drops_ = false;
 };
 
 // epoll keys: the low two bits say what an fd is, the rest identify it. Timer keys use the same

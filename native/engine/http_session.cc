@@ -703,6 +703,7 @@ void HttpSession::begin_response() {
   }
   status_ = tx_->resp_.status;
   resp_start_ = engine_.now();
+  tx_->server_->response_ms.record(resp_start_ - req_start_);
   account_response(status_);
   if (status_ >= 500) {
     ++tx_->server_->responses_5xx;
@@ -1078,10 +1079,12 @@ void HttpSession::account_response(int status) {
 }
 
 void HttpSession::log_access() {
-  if (!snapshot_->access_log || !tx_ || (tx_->method_.empty() && status_ == 0)) return;
+  if (!tx_ || (tx_->method_.empty() && status_ == 0)) return;
   int64_t now = engine_.now();
+  listener_counters_->total_ms.record(now - req_start_);
+  if (!snapshot_->access_log || !engine_.sampled(snapshot_->access_log_sample)) return;
   JsonWriter w;
-  w.field("level", "access").field("msg", "request");
+  w.begin_object().field("level", "access").field("msg", "request");
   w.field("listener", snapshot_->listeners[listener_index_].name);
   if (tx_->pool_) w.field("pool", tx_->pool_->name);
   if (tx_->server_) w.field("server", tx_->server_->address);
@@ -1095,7 +1098,8 @@ void HttpSession::log_access() {
   w.field("tResponse", since_start(resp_start_));
   w.field("tTotal", now - req_start_);
   w.field("termination", termination_);
-  engine_.push_access_log("{" + w.take() + "}");
+  w.end_object();
+  engine_.push_access_log(w.take());
 }
 
 }  // namespace epoxy

@@ -115,9 +115,26 @@ struct SnapshotSpec {
   Tuning tuning;
   bool select_hook = false;
   bool access_log = false;
+  uint32_t access_log_sample = 1000000;  // requests logged per million
 };
 
 // ---- runtime ----
+
+// Latencies in milliseconds, counted into fixed buckets (Prometheus-style upper bounds; the last
+// bucket is everything above 10 s), so percentiles and histograms cost a few adds per request.
+struct LatencyHistogram {
+  static constexpr std::array<uint32_t, 13> kBoundsMs{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+  std::array<uint64_t, kBoundsMs.size() + 1> counts{};
+  uint64_t sum_ms = 0;
+
+  void record(int64_t ms) {
+    if (ms < 0) ms = 0;
+    size_t i = 0;
+    while (i < kBoundsMs.size() && static_cast<uint64_t>(ms) > kBoundsMs[i]) ++i;
+    ++counts[i];
+    sum_ms += static_cast<uint64_t>(ms);
+  }
+};
 
 struct TrafficCounters {
   uint64_t bytes_in = 0;   // received from the peer this object faces
@@ -145,6 +162,7 @@ struct Server {
   uint64_t responses_5xx = 0;
   uint64_t ejections = 0;
   uint64_t requests = 0;  // HTTP requests sent
+  LatencyHistogram response_ms;  // HTTP: request head received to response head received
   TrafficCounters traffic;
   std::vector<uint64_t> idle_conns;  // HTTP: keys of idle, reusable connections (most recent last)
   std::vector<int64_t> recent_errors;  // passive health: times of the last `errors` errors (a ring)
@@ -188,6 +206,7 @@ struct ListenerCounters {
   uint64_t accept_errors = 0;
   uint64_t requests = 0;                  // HTTP
   std::array<uint64_t, 6> responses{};    // HTTP, by status class: [1] 1xx ... [5] 5xx, [0] none sent
+  LatencyHistogram total_ms;              // HTTP: a request's first byte to its end
   TrafficCounters traffic;
 };
 
@@ -227,6 +246,7 @@ struct Snapshot {
   Tuning tuning;
   bool select_hook = false;
   bool access_log = false;
+  uint32_t access_log_sample = 1000000;
 };
 
 }  // namespace epoxy

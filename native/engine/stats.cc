@@ -9,6 +9,12 @@ namespace epoxy {
 namespace {
 constexpr uint32_t kLogsPerSecond = 200;
 
+void write_histogram(JsonWriter& w, std::string_view key, const LatencyHistogram& h) {
+  w.key(key).begin_object().key("counts").begin_array();
+  for (uint64_t c : h.counts) w.value(c);
+  w.end_array().field("sumMs", h.sum_ms).end_object();
+}
+
 void write_traffic(JsonWriter& w, const TrafficCounters& t) {
   w.field("bytesIn", t.bytes_in)
       .field("bytesOut", t.bytes_out)
@@ -29,6 +35,9 @@ const char* state_name(const Server& s, int64_t now) {
 std::string Engine::stats_json() const {
   JsonWriter w;
   w.begin_object();
+  w.key("latencyBoundsMs").begin_array();
+  for (uint32_t b : LatencyHistogram::kBoundsMs) w.value(b);
+  w.end_array();
   w.key("listeners").begin_array();
   for (const auto& l : listeners_) {
     const ListenerCounters& c = *l->counters;
@@ -40,6 +49,7 @@ std::string Engine::stats_json() const {
     static const char* const kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
     for (size_t i = 0; i < c.responses.size(); ++i) w.field(kClasses[i], c.responses[i]);
     w.end_object();
+    write_histogram(w, "totalMs", c.total_ms);
     write_traffic(w, c.traffic);
     w.end_object();
   }
@@ -57,6 +67,7 @@ std::string Engine::stats_json() const {
         w.field("active", s->lb.active).field("sessions", s->sessions).field("connectFailures", s->connect_failures);
         w.field("resets", s->resets).field("responses5xx", s->responses_5xx).field("ejections", s->ejections);
         w.field("requests", s->requests).field("idleConnections", static_cast<uint64_t>(s->idle_conns.size()));
+        write_histogram(w, "responseMs", s->response_ms);
         write_traffic(w, s->traffic);
         w.end_object();
       }
@@ -68,6 +79,7 @@ std::string Engine::stats_json() const {
   w.field("accepted", totals_.accepted).field("active", totals_.active).field("aborts", totals_.aborts);
   w.field("bytesSpliced", totals_.bytes_spliced).field("bytesCopied", totals_.bytes_copied);
   w.field("selectTimeouts", totals_.select_timeouts).field("logsSuppressed", totals_.logs_suppressed);
+  w.field("logsDropped", totals_.logs_dropped);
   w.field("loopIterations", totals_.loop_iterations).field("jsWakeups", totals_.js_wakeups);
   w.end_object();
   w.key("pipes").begin_object().field("inUse", static_cast<uint64_t>(pipes_.in_use()));

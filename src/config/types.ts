@@ -241,11 +241,42 @@ export interface EpoxyConfig {
    * pool or server it returns wins, undefined lets the routes and the balancer decide).
    */
   select?: SelectHook;
-  /** One `access` log line per HTTP request (timings, bytes, status, termination code). Default false. */
-  accessLog?: boolean;
-  admin?: { bind: Address };
+  /**
+   * One `access` log line per HTTP request (listener, pool, server, timings, bytes, status,
+   * termination code). `true` is `{ mode: 'full' }`. Default off.
+   */
+  accessLog?: boolean | AccessLogConfig;
+  /** The admin HTTP server: /stats, /metrics, the runtime API and the dashboard. Off when omitted. */
+  admin?: AdminConfig;
+  /**
+   * Graceful stop (SIGTERM/SIGINT, or proxy.stop() without graceMs): listeners close at once and
+   * sessions in flight get this long to finish before they are cut. Default 10000.
+   */
+  shutdownGraceMs?: number;
   /** Data-plane tuning; the defaults suit most hosts. */
   engine?: EngineTuning;
+}
+
+export interface AccessLogConfig {
+  /** `full`: every request; `sampled`: about `sampleRate` of them; `off`. Default `full`. */
+  mode?: 'off' | 'sampled' | 'full';
+  /** For `sampled`: the fraction of requests logged, above 0 and at most 1. Default 0.01. */
+  sampleRate?: number;
+  /**
+   * `stdout` (default: with the other logs) or a file path, appended to. Logging never blocks the
+   * engine: when JS falls behind, lines are dropped and the drops counted and reported.
+   */
+  destination?: string;
+}
+
+export interface AdminConfig {
+  /** `host:port` of the admin server. Bind it to loopback unless `token` is set. */
+  bind: Address;
+  /**
+   * Bearer token for the runtime API's changes (`Authorization: Bearer <token>`); reading
+   * /stats, /metrics and the dashboard needs none. Required when `bind` is not a loopback address.
+   */
+  token?: string;
 }
 
 export interface EngineTuning {
@@ -365,8 +396,24 @@ export interface ResolvedConfig {
   pools: ResolvedPool[];
   timeouts: ResolvedTimeouts;
   select?: SelectHook;
-  accessLog: boolean;
+  accessLog: ResolvedAccessLog;
+  admin?: ResolvedAdmin;
+  shutdownGraceMs: number;
   engine: Required<EngineTuning>;
+}
+
+export interface ResolvedAccessLog {
+  mode: 'off' | 'sampled' | 'full';
+  /** 1 for full, 0 for off. */
+  sampleRate: number;
+  /** 'stdout' or an absolute file path. */
+  destination: string;
+}
+
+export interface ResolvedAdmin {
+  /** Normalised `ip:port`. */
+  bind: string;
+  token?: string;
 }
 
 /** One problem found in a config, with the path of the offending field (e.g. `pools.web.servers[1]`). */

@@ -402,7 +402,10 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
       serverIdleMax: data.engine?.serverIdleMax ?? 1000,
       serverIdleMs: data.engine?.serverIdleMs ?? 30_000,
     },
-    accessLog: data.accessLog ?? false,
+    accessLog: data.accessLog
+      ? { mode: 'full', sampleRate: 1, destination: 'stdout' }
+      : { mode: 'off', sampleRate: 0, destination: 'stdout' },
+    shutdownGraceMs: 10_000,
   };
   if (data.select) config.select = data.select;
   return config;
