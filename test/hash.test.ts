@@ -3,22 +3,16 @@
  * pool.pick, which runs the engine's own ring), agreement between pool.pick and the engine's
  * routing of real requests, and p2c's spread over held connections.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Proxy, type EpoxyConfig, type PoolConfig } from '../src/index.js';
-import { connect, freePort, logger, namedBackend, readLine, sleep, type Backend } from './helpers.js';
+import { connect, freePort, namedBackend, readLine, sleep, type Backend } from './helpers.js';
 import { httpBackend, request, type HttpBackend } from './http-helpers.js';
+import { cleanupsAfterEach, startProxy } from './fixtures.js';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = cleanupsAfterEach();
 
-async function start(config: EpoxyConfig): Promise<Proxy> {
-  const proxy = await Proxy.start(config, { logger });
-  cleanups.push(() => proxy.stop({ graceMs: 200 }));
-  return proxy;
-}
+const start = (config: EpoxyConfig): Promise<Proxy> => startProxy(config, cleanups);
 
 /** A proxy whose only pool hashes by host over `servers` (they need not listen: pick() only). */
 async function hashPool(servers: string[]): Promise<Proxy> {

@@ -4,16 +4,14 @@
  * its path (decided by the TS hook with pool.pick), case does not matter, and adding a backend
  * under traffic moves only about 1/N of the domains — to the new backend and nowhere else.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { Proxy, loadConfigFile, type EpoxyConfig } from '../src/index.js';
-import { freePort, logger } from './helpers.js';
+import { loadConfigFile, type EpoxyConfig } from '../src/index.js';
+import { freePort } from './helpers.js';
 import { httpBackend, request, type HttpBackend } from './http-helpers.js';
+import { cleanupsAfterEach, startProxy } from './fixtures.js';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = cleanupsAfterEach();
 
 const ADMIN = 'admin.paas.local';
 const domains = Array.from({ length: 80 }, (_, i) => `www.site${i}.com`);
@@ -42,8 +40,7 @@ describe('examples/paas.config.ts', () => {
     process.env['EPOXY_APPS'] = apps.map((b) => b.address).join(',');
     process.env['EPOXY_BIND'] = `127.0.0.1:${port}`;
     const config = (await loadConfigFile('examples/paas.config.ts')) as EpoxyConfig;
-    const proxy = await Proxy.start(config, { logger });
-    cleanups.push(() => proxy.stop({ graceMs: 200 }));
+    await startProxy(config, cleanups);
 
     const home = new Map<string, string>();
     for (const d of domains) home.set(d, await servedBy(port, d));
@@ -62,8 +59,7 @@ describe('examples/paas.config.ts', () => {
     const port = await freePort();
     process.env['EPOXY_APPS'] = apps.slice(0, 3).map((b) => b.address).join(',');
     process.env['EPOXY_BIND'] = `127.0.0.1:${port}`;
-    const proxy = await Proxy.start((await loadConfigFile('examples/paas.config.ts')) as EpoxyConfig, { logger });
-    cleanups.push(() => proxy.stop({ graceMs: 200 }));
+    const proxy = await startProxy((await loadConfigFile('examples/paas.config.ts')) as EpoxyConfig, cleanups);
 
     const before = new Map<string, string>();
     for (const d of domains) before.set(d, await servedBy(port, d));

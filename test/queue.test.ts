@@ -1,21 +1,15 @@
 /** maxconn per server with the pool's queue, and maxconn per listener, over real sockets. */
 import * as net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Proxy, type EpoxyConfig } from '../src/index.js';
-import { connect, freePort, logger, namedBackend, readLine, sleep } from './helpers.js';
+import { connect, freePort, namedBackend, readLine, sleep } from './helpers.js';
 import { httpBackend, request, type HttpBackend } from './http-helpers.js';
+import { cleanupsAfterEach, startProxy } from './fixtures.js';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = cleanupsAfterEach();
 
-async function start(config: EpoxyConfig): Promise<Proxy> {
-  const proxy = await Proxy.start(config, { logger });
-  cleanups.push(() => proxy.stop({ graceMs: 200 }));
-  return proxy;
-}
+const start = (config: EpoxyConfig): Promise<Proxy> => startProxy(config, cleanups);
 
 /** An HTTP backend that holds every request `holdMs` and records arrival order and peak concurrency. */
 async function slowBackend(holdMs: number): Promise<HttpBackend & { order: string[]; peak: () => number }> {

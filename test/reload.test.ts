@@ -8,17 +8,15 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { ConfigError, Proxy, type EpoxyConfig, type PoolConfig } from '../src/index.js';
 import { connect, echoBackend, freePort, logger, namedBackend, readLine, sleep, type Backend } from './helpers.js';
 import { httpBackend } from './http-helpers.js';
 import { startLoad } from './load.js';
+import { cleanupsAfterEach, startProxy } from './fixtures.js';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = cleanupsAfterEach();
 
 function capturingLogger() {
   const lines: Array<Record<string, unknown>> = [];
@@ -31,11 +29,7 @@ function capturingLogger() {
   return { log: pino({ level: 'info' }, sink), lines };
 }
 
-async function started(config: EpoxyConfig, log = logger): Promise<Proxy> {
-  const proxy = await Proxy.start(config, { logger: log });
-  cleanups.push(() => proxy.stop({ graceMs: 300 }));
-  return proxy;
-}
+const started = (config: EpoxyConfig, log = logger): Promise<Proxy> => startProxy(config, cleanups, log);
 
 async function named(name: string): Promise<Backend> {
   const b = await namedBackend(name);

@@ -4,20 +4,17 @@
  * traffic and takes it back later.
  */
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Proxy, type EpoxyConfig, type ServerEvent } from '../src/index.js';
-import { connect, freePort, logger, namedBackend, readLine, sleep } from './helpers.js';
+import { connect, freePort, namedBackend, readLine, sleep } from './helpers.js';
 import { httpBackend, request } from './http-helpers.js';
+import { cleanupsAfterEach, startProxy } from './fixtures.js';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = cleanupsAfterEach();
 
 async function start(config: EpoxyConfig): Promise<{ proxy: Proxy; events: ServerEvent[] }> {
-  const proxy = await Proxy.start(config, { logger });
-  cleanups.push(() => proxy.stop({ graceMs: 200 }));
+  const proxy = await startProxy(config, cleanups);
   const events: ServerEvent[] = [];
   proxy.on('server', (e) => events.push(e));
   return { proxy, events };
