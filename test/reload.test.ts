@@ -169,8 +169,10 @@ describe('under continuous load', () => {
       ],
       pools: variants[i % variants.length]!,
       timeouts: { connectMs: 1000 },
+      accessLog: process.env['DEBUG_LOAD'] ? true : false,
     });
-    const proxy = await started(config(0));
+    const capture = capturingLogger();
+    const proxy = await started(config(0), process.env['DEBUG_LOAD'] ? capture.log : logger);
     const load = startLoad({ httpPort, tcpPort });
     const progress = async (n: number) => {
       const target = load.done() + n;
@@ -196,6 +198,12 @@ describe('under continuous load', () => {
     const report = await load.stop();
     // The numbers go into the closing note.
     console.log('continuous load:', JSON.stringify({ ...report, stats: (await proxy.stats()).pools.map((p) => ({ name: p.name, sessions: p.sessions, noServer: p.noServer })) }));
+    if (process.env['DEBUG_LOAD']) {
+      for (const l of capture.lines) {
+        const a = l['access'] as Record<string, unknown> | undefined;
+        if ((a && a['status'] !== 200) || (l['level'] as number) >= 40) console.log(JSON.stringify(l));
+      }
+    }
     expect(report.httpKeepAlive.failures).toEqual([]);
     expect(report.httpNewConnection.failures).toEqual([]);
     expect(report.tcp.failures).toEqual([]);

@@ -457,17 +457,21 @@ bool HttpSession::server_output_pending() const { return tx_ && tx_->to_server_o
 
 // The server closed the connection without a byte of response: on a reused connection, the
 // keep-alive race (it closed before reading our request); on a fresh one, a server that died or
-// dropped the request. An idempotent request kept whole goes again, once, on a new connection:
-// after the race to any server, after a drop to another one if there is one (else 502).
+// dropped the request. An idempotent request kept whole goes again, once, on a new connection,
+// to another server when one is available, else to the same one.
 bool HttpSession::retry_on_fresh_connection() {
   if (!replay_ok_ || tx_->rlen_ != 0) return false;
   replay_ok_ = false;
   retried_ = true;
+  Server& failed = *tx_->server_;
   if (!conn_reused_) {
-    ++tx_->server_->resets;
-    engine_.note_server_error(*tx_->server_, "closed the connection without a response");
-    tx_->tried_.push_back(tx_->server_->uid);
+    ++failed.resets;
+    engine_.note_server_error(failed, "closed the connection without a response");
   }
+  // Another server if there is one, even after the race: a server that is shutting down closes
+  // its idle connections a moment before its listener, so the same server may take the new
+  // connection and then drop it too.
+  if (another_available(*tx_->pool_, failed, engine_.now(), tx_->tried_)) tx_->tried_.push_back(failed.uid);
   close_server(false);
   tx_->to_server_off_ = 0;
   req_state_ = Req::Connect;

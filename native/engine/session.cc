@@ -81,6 +81,12 @@ void Session::arm_timer() {
   }
 }
 
+bool another_available(const Pool& pool, const Server& except, int64_t now, const std::vector<uint32_t>& tried) {
+  return std::any_of(pool.servers.begin(), pool.servers.end(), [&](const auto& s) {
+    return s.get() != &except && s->available(now) && std::find(tried.begin(), tried.end(), s->uid) == tried.end();
+  });
+}
+
 Pick pick_server(Pool& pool, int64_t now, const std::vector<uint32_t>& tried, std::shared_ptr<Server>& forced,
                  std::string_view hash_key) {
   auto usable = [&tried, now](const Server& s) {

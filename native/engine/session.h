@@ -104,4 +104,7 @@ struct Pick {
 Pick pick_server(Pool& pool, int64_t now, const std::vector<uint32_t>& tried, std::shared_ptr<Server>& forced,
                  std::string_view hash_key);
 
+// Whether some server of `pool` other than `except`, not in `tried`, may take a session now.
+bool another_available(const Pool& pool, const Server& except, int64_t now, const std::vector<uint32_t>& tried);
+
 }  // namespace epoxy
