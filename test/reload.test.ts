@@ -171,6 +171,7 @@ describe('under continuous load', () => {
       timeouts: { connectMs: 1000 },
       accessLog: process.env['DEBUG_LOAD'] ? true : false,
     });
+    // DEBUG_LOAD=1: access log on, and every non-200 request and warning printed after the run.
     const capture = capturingLogger();
     const proxy = await started(config(0), process.env['DEBUG_LOAD'] ? capture.log : logger);
     const load = startLoad({ httpPort, tcpPort });
