@@ -80,7 +80,7 @@ describe('resolveConfig: valid configs and defaults', () => {
       serverIdleMax: 1000,
       serverIdleMs: 30000,
     });
-    expect(config.accessLog).toBe(false);
+    expect(config.accessLog).toEqual({ mode: 'off', sampleRate: 0, destination: 'stdout' });
     expect(config.select).toBeUndefined();
   });
 
