@@ -17,7 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { percentile, summarize } from '../src/admin/latency.js';
 import { ConfigError, Proxy, loadConfigFile, type EpoxyConfig, type ProxyOptions } from '../src/index.js';
-import { connect, echoBackend, freePort, logger, readBytes, runNode, sleep, type Backend } from './helpers.js';
+import { connect, echoBackend, logger, readBytes, runNode, sleep, type Backend } from './helpers.js';
 import { httpBackend, rawExchange, request, type HttpBackend } from './http-helpers.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -75,6 +75,21 @@ function call(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** `n` distinct free ports: each is held until all are taken, so two calls cannot get the same one. */
+async function freePorts(n: 2 | 3): Promise<[number, number, number]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, async () => {
+      const srv = net.createServer().listen(0, '127.0.0.1');
+      await once(srv, 'listening');
+      return srv;
+    }),
+  );
+  const ports = servers.map((srv) => (srv.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
+  // Destructure only as many as were asked for.
+  return ports as [number, number, number];
 }
 
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -166,7 +181,7 @@ async function trafficSetup(admin: EpoxyConfig['admin'] = undefined) {
   const a = await backend('A', answer('A'));
   const b = await backend('B', answer('B'));
   const e = await echo();
-  const [web, tcp, adminPort] = [await freePort(), await freePort(), await freePort()];
+  const [web, tcp, adminPort] = await freePorts(3);
   const config: EpoxyConfig = {
     listeners: [
       { name: 'web', bind: `127.0.0.1:${web}`, mode: 'http', routes: [{ path: '/a', pool: 'pa' }, { path: '/b', pool: 'pb' }] },
@@ -312,8 +327,8 @@ describe('GET /stats and GET /metrics', () => {
 
   it('reports active health checks per server', async () => {
     const a = await backend('A');
-    const [web, adminPort] = [await freePort(), await freePort()];
-    const dead = `127.0.0.1:${await freePort()}`;
+    const [web, adminPort, deadPort] = await freePorts(3);
+    const dead = `127.0.0.1:${deadPort}`;
     await started({
       listeners: [{ name: 'web', bind: `127.0.0.1:${web}`, mode: 'http', routes: [{ pool: 'p' }] }],
       pools: { p: { servers: [a.address, dead], health: { path: '/healthz', intervalMs: 100, timeoutMs: 100, rise: 1, fall: 1 } } },
@@ -373,7 +388,7 @@ describe('runtime API', () => {
   async function twoServers(options: { admin?: EpoxyConfig['admin']; balance?: 'roundrobin' | { hash: 'host' } } = {}) {
     const a = await backend('A');
     const b = await backend('B');
-    const [web, adminPort] = [await freePort(), await freePort()];
+    const [web, adminPort] = await freePorts(2);
     const proxy = await started({
       listeners: [{ name: 'web', bind: `127.0.0.1:${web}`, mode: 'http', routes: [{ pool: 'web' }] }],
       pools: { web: { servers: [a.address, b.address], balance: options.balance ?? 'roundrobin' }, other: { servers: [a.address] } },
@@ -491,7 +506,7 @@ describe('runtime API', () => {
       },
     });
     const a = await backend('A');
-    const [web, port] = [await freePort(), await freePort()];
+    const [web, port] = await freePorts(2);
     await started(
       {
         listeners: [{ name: 'web', bind: `127.0.0.1:${web}`, mode: 'http', routes: [{ pool: 'web' }] }],
@@ -515,14 +530,15 @@ describe('runtime API', () => {
 describe('auth', () => {
   it('with a token, refuses changes without it (401, WWW-Authenticate) and accepts them with it; reads stay open', async () => {
     const a = await backend('A');
-    const [web, port] = [await freePort(), await freePort()];
+    const [web, port] = await freePorts(2);
     const proxy = await started({
       listeners: [{ name: 'web', bind: `127.0.0.1:${web}`, mode: 'http', routes: [{ pool: 'web' }] }],
       pools: { web: { servers: [a.address] } },
       admin: { bind: `127.0.0.1:${port}`, token: TOKEN },
     });
     const drain = `/api/pools/web/servers/${enc(a.address)}/drain`;
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }]) {
+    const tries: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }];
+    for (const headers of tries) {
       const r = await call(port, 'POST', drain, { headers });
       expect(r.status, JSON.stringify(headers)).toBe(401);
       expect(r.headers['www-authenticate']).toMatch(/^Bearer/);
@@ -549,7 +565,7 @@ describe('auth', () => {
 
   it('without a token, takes changes only with a loopback Host (DNS rebinding)', async () => {
     const a = await backend('A');
-    const [web, port] = [await freePort(), await freePort()];
+    const [web, port] = await freePorts(2);
     await started({
       listeners: [{ name: 'web', bind: `127.0.0.1:${web}`, mode: 'http', routes: [{ pool: 'web' }] }],
       pools: { web: { servers: [a.address] } },
@@ -565,7 +581,7 @@ describe('auth', () => {
 
   it('a non-loopback admin bind without a token is a config error at admin.token', async () => {
     const a = await backend('A');
-    const [web, port] = [await freePort(), await freePort()];
+    const [web, port] = await freePorts(2);
     const config: EpoxyConfig = {
       listeners: [{ name: 'web', bind: `127.0.0.1:${web}`, mode: 'http', routes: [{ pool: 'web' }] }],
       pools: { web: { servers: [a.address] } },
@@ -657,7 +673,7 @@ describe('reload through the API', () => {
   it('applies a good config, refuses a bad one with 422 and its issues, and 409 without a source', async () => {
     const a = await backend('A');
     const b = await backend('B');
-    const [web, port, port2] = [await freePort(), await freePort(), await freePort()];
+    const [web, port, port2] = await freePorts(3);
     const file = join(mkdtempSync(join(tmpdir(), 'epoxy-admin-')), 'epoxy.config.ts');
     writeFileSync(file, configText(web, port, [a.address]));
     let proxy: Proxy | undefined;
@@ -692,7 +708,7 @@ describe('reload through the API', () => {
     await expect(call(port, 'GET', '/stats')).rejects.toThrow(/ECONNREFUSED/);
 
     // Without a source to reload from.
-    const [web2, port3] = [await freePort(), await freePort()];
+    const [web2, port3] = await freePorts(2);
     await started({
       listeners: [{ name: 'web', bind: `127.0.0.1:${web2}`, mode: 'http', routes: [{ pool: 'web' }] }],
       pools: { web: { servers: [a.address] } },
@@ -705,7 +721,7 @@ describe('reload through the API', () => {
 
   it('starts, moves and stops the admin server with the config', async () => {
     const a = await backend('A');
-    const [web, port, busy] = [await freePort(), await freePort(), await freePort()];
+    const [web, port, busy] = await freePorts(3);
     const config = (admin?: EpoxyConfig['admin']): EpoxyConfig => ({
       listeners: [{ name: 'web', bind: `127.0.0.1:${web}`, mode: 'http', routes: [{ pool: 'web' }] }],
       pools: { web: { servers: [a.address] } },
@@ -731,7 +747,7 @@ describe('reload through the API', () => {
 
   it('a bind error fails start like a listener\'s, leaving nothing bound', async () => {
     const a = await backend('A');
-    const [web, busy] = [await freePort(), await freePort()];
+    const [web, busy] = await freePorts(2);
     const blocker = net.createServer().listen(busy, '127.0.0.1');
     await once(blocker, 'listening');
     cleanups.push(() => new Promise((r) => blocker.close(r)));
@@ -751,7 +767,7 @@ describe('reload through the API', () => {
   it('epoxy run reloads its file through POST /api/reload', async () => {
     const a = await backend('A');
     const b = await backend('B');
-    const [web, port] = [await freePort(), await freePort()];
+    const [web, port] = await freePorts(2);
     const file = join(mkdtempSync(join(tmpdir(), 'epoxy-admin-run-')), 'epoxy.config.ts');
     writeFileSync(file, configText(web, port, [a.address]));
     const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
@@ -806,7 +822,7 @@ describe('stop', () => {
 
   it('lets the process exit after stop(), with a keep-alive admin client still around', async () => {
     const a = await backend('A');
-    const [web, port] = [await freePort(), await freePort()];
+    const [web, port] = await freePorts(2);
     const dir = mkdtempSync(join(tmpdir(), 'epoxy-admin-exit-'));
     const script = join(dir, 'child.mjs');
     const dist = new URL('../dist/index.js', import.meta.url).href;
