@@ -524,6 +524,16 @@ describe('runtime API', () => {
       expect.objectContaining({ method: 'POST', path: `/api/pools/web/servers/${enc(a.address)}/ready`, client: '127.0.0.1', outcome: 401, level: 40 }),
     ]);
     expect(JSON.stringify(lines)).not.toContain(TOKEN);
+
+    // A client that goes away in the middle of its body is a refused change, not an error.
+    const cut = await connect(port);
+    cut.write(`POST /api/pools/web/servers HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(auth).map(([k, v]) => `${k}: ${v}`).join('')}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"addr`);
+    await sleep(50);
+    cut.destroy();
+    for (let i = 0; i < 50 && !lines.some((l) => l['outcome'] === 400); i++) await sleep(10);
+    expect(lines.find((l) => l['outcome'] === 400)).toMatchObject({ method: 'POST', path: '/api/pools/web/servers', error: expect.stringMatching(/^the body was cut off/) });
+    expect(lines.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
+    expect((await call(port, 'GET', '/stats')).status).toBe(200);
   });
 });
 

@@ -54,10 +54,16 @@ export async function readJsonBody(req: IncomingMessage): Promise<Record<string,
   if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw tooLarge();
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) throw tooLarge();
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    // The client went away (or the request timed out) in the middle of its body.
+    throw new HttpError(400, `the body was cut off: ${err instanceof Error ? err.message : String(err)}`, { headers: { connection: 'close' } });
   }
   if (size === 0) return undefined;
   const type = req.headers['content-type'];
