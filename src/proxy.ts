@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 
 import { ConfigError } from './config/errors.js';
 import { isIPLiteral, normalizeAddress, parseAddress } from './config/address.js';
-import type { EpoxyConfig, PoolView, ResolvedConfig, ServerState } from './config/types.js';
+import type { EpoxyConfig, PoolView, ResolvedAdmin, ResolvedConfig, ServerState } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
 import { createLogger } from './log/logger.js';
 import {
@@ -21,6 +21,8 @@ import {
   type NativeEventBatch,
   type NativeSnapshotSpec,
 } from './native.js';
+import { AdminServer } from './admin/server.js';
+import type { AdminHost } from './admin/host.js';
 import type { HealthChange } from './health/active.js';
 import { PoolHealthChecks } from './health/pools.js';
 import { PoolRegistry, available, pickByHash, serverSpec, stateName, type PoolModel, type PoolPlan, type ServerModel } from './pools.js';
@@ -30,6 +32,12 @@ import type { ProxyStats, ServerStateName } from './stats.js';
 export interface ProxyOptions {
   /** Where epoxy logs (pino). Default: JSON lines on stdout at EPOXY_LOG_LEVEL or info. */
   logger?: Logger;
+  /**
+   * How the admin API's `POST /api/reload` reloads: load the config again from wherever it came
+   * from and pass it to proxy.reload() (`epoxy run` reloads its file). It rejects with a
+   * ConfigError for an invalid config. Without it, `POST /api/reload` answers 409.
+   */
+  reload?: () => Promise<void>;
 }
 
 export interface ReloadOptions {
@@ -107,6 +115,8 @@ export interface ProxyEvents {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
+/** An admin server replaced by a reload lets its requests in flight (the reload's own) finish. */
+const ADMIN_CLOSE_GRACE_MS = 2_000;
 
 export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #engine: NativeEngine;
@@ -124,18 +134,35 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #keepAlive: NodeJS.Timeout | undefined = setInterval(() => {}, 1 << 30);
   /** Calls awaiting an engine answer; the TSFN is ref'd only while there are some. */
   #awaiting = 0;
+  readonly #startedAt = Date.now();
+  readonly #reloadSource: (() => Promise<void>) | undefined;
+  #admin: AdminServer | undefined;
 
-  /** Validates `config`, binds every listener and starts the engine thread. */
+  /**
+   * Validates `config`, binds every listener and the admin server (if configured) and starts the
+   * engine thread. A listener or admin bind that fails rejects, with nothing left running.
+   */
   static async start(config: EpoxyConfig, options: ProxyOptions = {}): Promise<Proxy> {
     const result = await resolveConfig(config);
     if (!result.ok) throw new ConfigError(result.issues);
-    return new Proxy(result.config, options.logger ?? createLogger());
+    const proxy = new Proxy(result.config, options.logger ?? createLogger(), options.reload);
+    if (result.config.admin) {
+      try {
+        proxy.#admin = await proxy.#listenAdmin(result.config.admin);
+        proxy.#logger.info({ admin: proxy.#admin.url, token: result.config.admin.token !== undefined }, `admin server on ${proxy.#admin.url}`);
+      } catch (err) {
+        await proxy.stop({ graceMs: 0 });
+        throw err;
+      }
+    }
+    return proxy;
   }
 
-  private constructor(config: ResolvedConfig, logger: Logger) {
+  private constructor(config: ResolvedConfig, logger: Logger, reloadSource: (() => Promise<void>) | undefined) {
     super();
     this.#config = config;
     this.#logger = logger;
+    this.#reloadSource = reloadSource;
     this.#health = new PoolHealthChecks(logger, (change) => this.#onCheckChange(change));
     const plan = this.#pools.plan(config.pools);
     this.#engine = new native.Engine(() => this.#onWake());
@@ -201,10 +228,26 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     }
     this.#assertRunning();
     const next = result.config;
+    // A new admin bind is taken first, so that one that fails changes nothing.
+    const moving = next.admin !== undefined && next.admin.bind !== this.#admin?.bind;
+    let admin: AdminServer | undefined;
+    if (moving && next.admin) {
+      try {
+        admin = await this.#listenAdmin(next.admin);
+      } catch (err) {
+        log.error({ err }, 'reload rejected, the running config stays');
+        throw err;
+      }
+      if (this.#closed || this.#stopping) {
+        void admin.close();
+        this.#assertRunning();
+      }
+    }
     const plan = this.#pools.plan(next.pools);
     try {
       this.#engine.apply(this.#compile(next, plan));
     } catch (err) {
+      void admin?.close();
       log.error({ err }, 'reload rejected, the running config stays');
       throw err;
     }
@@ -213,6 +256,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#config = next;
     this.#select = this.#makeSelect(next);
     this.#health.sync(this.#pools.all());
+    this.#swapAdmin(next.admin, admin);
     log.info(summary, 'config reloaded');
   }
 
@@ -241,8 +285,16 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       }),
     );
     this.#health.stop();
+    // Nothing can be read or changed while stopping: the admin server goes at once.
+    void this.#admin?.close();
+    this.#admin = undefined;
     this.#engine.stop(options.graceMs ?? DEFAULT_GRACE_MS);
     return this.#stopping;
+  }
+
+  /** The admin server's `http://ip:port/`, when one runs. */
+  get adminUrl(): string | undefined {
+    return this.#admin?.url;
   }
 
   /** Like net.Server#unref: a running proxy alone no longer keeps the process alive. */
@@ -303,6 +355,38 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#engine.close();
     this.#logger.info('stopped');
     this.#resolveStopped?.();
+  }
+
+  #listenAdmin(admin: ResolvedAdmin): Promise<AdminServer> {
+    return AdminServer.listen(admin, { host: this.#adminHost(), logger: this.#logger.child({ component: 'admin' }) });
+  }
+
+  /** After a reload: the new admin server (if it moved) replaces the old, or the token changes. */
+  #swapAdmin(next: ResolvedAdmin | undefined, started: AdminServer | undefined): void {
+    const old = this.#admin;
+    if (started) {
+      this.#admin = started;
+      void old?.close(ADMIN_CLOSE_GRACE_MS);
+      this.#logger.info({ admin: started.url, was: old?.url }, `admin server on ${started.url}`);
+    } else if (next) {
+      old?.setToken(next.token);
+    } else if (old) {
+      this.#admin = undefined;
+      void old.close(ADMIN_CLOSE_GRACE_MS);
+      this.#logger.info({ was: old.url }, 'admin server closed');
+    }
+  }
+
+  /** What the admin server may see and do: reads, and the same PoolHandle as proxy.pool(). */
+  #adminHost(): AdminHost {
+    return {
+      stats: () => this.stats(),
+      config: () => this.#config,
+      pool: (name) => this.pool(name),
+      checkStatus: (pool, address) => this.#health.status(pool, address),
+      reload: this.#reloadSource,
+      startedAt: this.#startedAt,
+    };
   }
 
   #makeSelect(config: ResolvedConfig): SelectDispatcher | undefined {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeAddress, parseAddress } from '../src/config/address.js';
+import { isLoopback, normalizeAddress, parseAddress } from '../src/config/address.js';
 
 describe('parseAddress / normalizeAddress', () => {
   it('parses the three forms', () => {
@@ -20,5 +20,10 @@ describe('parseAddress / normalizeAddress', () => {
     expect(normalizeAddress('127.0.0.1', 80)).toBe('127.0.0.1:80');
     expect(normalizeAddress('0:0::1', 80)).toBe('[::1]:80');
     expect(normalizeAddress('2001:DB8::1', 8080)).toBe('[2001:db8::1]:8080');
+  });
+
+  it('tells loopback addresses', () => {
+    for (const host of ['127.0.0.1', '127.255.0.9', '::1', '[::1]', '0:0::1', '::ffff:127.0.0.1', '::ffff:7f00:1']) expect(isLoopback(host), host).toBe(true);
+    for (const host of ['0.0.0.0', '10.0.0.1', '128.0.0.1', '::', '::2', '::ffff:10.0.0.1', 'localhost', '']) expect(isLoopback(host), host).toBe(false);
   });
 });

@@ -801,6 +801,64 @@ describe('resolveConfig: timeouts, select, admin, engine', () => {
     expect(await only(d)).toEqual({ path: 'admin.bind', message: 'bind 127.0.0.1:8080 is already used by listeners[0] ("web")' });
   });
 
+  it('resolves the admin server: bind normalized, token kept, off when omitted', async () => {
+    expect(await ok(base())).not.toHaveProperty('admin');
+    const c = base();
+    c['admin'] = { bind: '127.0.0.1:9900' };
+    expect((await ok(c)).admin).toEqual({ bind: '127.0.0.1:9900' });
+    expect(Object.keys((await ok(c)).admin!)).not.toContain('token');
+    const d = base();
+    d['admin'] = { bind: '[0:0::1]:9900', token: 'a'.repeat(16) };
+    expect((await ok(d)).admin).toEqual({ bind: '[::1]:9900', token: 'a'.repeat(16) });
+    const e = base();
+    e['admin'] = { bind: 'localhost:9900' };
+    expect(['127.0.0.1:9900', '[::1]:9900']).toContain((await ok(e)).admin?.bind);
+  });
+
+  it('needs an admin token off loopback, at admin.token, and says why', async () => {
+    for (const bind of ['127.0.0.1:9900', '127.1.2.3:9900', '[::1]:9900', '[::ffff:127.0.0.1]:9900']) {
+      const c = base();
+      c['admin'] = { bind };
+      expect((await ok(c)).admin?.bind, bind).toBeDefined();
+    }
+    for (const bind of ['0.0.0.0:9900', '10.0.0.1:9900', '[::]:9900', '[::ffff:10.0.0.1]:9900']) {
+      const c = base();
+      c['admin'] = { bind };
+      const issue = await only(c);
+      expect(issue.path, bind).toBe('admin.token');
+      expect(issue.message).toMatch(/^is required because admin.bind .+ is not a loopback address: anyone who can reach it could drain servers/);
+      c['admin'].token = 'Zq8-vP2_mK4.rT6~';
+      expect((await ok(c)).admin?.token).toBe('Zq8-vP2_mK4.rT6~');
+    }
+    const c = base();
+    c['admin'] = { bind: 'example.invalid:9900' };
+    const lookup = async () => '192.0.2.7';
+    expect((await only(c, { lookup })).message).toMatch(/admin.bind example.invalid:9900 \(192.0.2.7:9900\) is not a loopback address/);
+  });
+
+  it('checks the admin token without quoting it', async () => {
+    const cases: Array<[unknown, string]> = [
+      ['', 'must not be empty (leave token out to have none)'],
+      ['short-secret', 'must be at least 16 characters long, got 12: a short token is easy to guess'],
+      ['has a space in the middle', 'must hold only visible ASCII characters (no spaces, control or non-ASCII characters)'],
+      ['tab\tin-the-secret-value', 'must hold only visible ASCII characters (no spaces, control or non-ASCII characters)'],
+      ['ünicode-secret-value-1', 'must hold only visible ASCII characters (no spaces, control or non-ASCII characters)'],
+      [1234567890123456, 'must be a string of at least 16 visible ASCII characters, got number'],
+    ];
+    for (const [token, message] of cases) {
+      const c = base();
+      c['admin'] = { bind: '127.0.0.1:9900', token };
+      expect(await only(c), JSON.stringify(token)).toEqual({ path: 'admin.token', message });
+    }
+    // A malformed token is one problem, not also "required" off loopback.
+    const c = base();
+    c['admin'] = { bind: '0.0.0.0:9900', token: 'short' };
+    expect((await only(c)).path).toBe('admin.token');
+    const d = base();
+    d['admin'] = { bind: '127.0.0.1:9900', tokn: 'x'.repeat(16) };
+    expect(await only(d)).toEqual({ path: 'admin.tokn', message: 'unknown key "tokn" (did you mean "token"?)' });
+  });
+
   it('checks engine ranges', async () => {
     const cases: Array<[string, number]> = [
       ['pipeSize', 4095],

@@ -5,7 +5,7 @@ import { loadConfigFile } from '../config/load.js';
 import type { ConfigIssue, EpoxyConfig, ResolvedConfig } from '../config/types.js';
 import { resolveConfig } from '../config/validate.js';
 import { createLogger } from '../log/logger.js';
-import { startReloader } from './reload.js';
+import { startReloader, type Reloader } from './reload.js';
 import { printFailure, printIssues } from './report.js';
 import { shutdownOnSignal } from './signals.js';
 
@@ -89,13 +89,17 @@ async function run(file: string, options: { watch: boolean }): Promise<number> {
   // Imported here so that `epoxy check` works without loading the native addon.
   const { Proxy } = await import('../proxy.js');
   let proxy: Awaited<ReturnType<typeof Proxy.start>>;
+  // The admin API's POST /api/reload goes through the reloader, in turn with SIGHUP and file
+  // changes; the reloader starts once the proxy runs, so a call before that is refused.
+  let reloader: Reloader | undefined;
+  const reload = () => reloader?.reload('api') ?? Promise.reject(new Error('reload refused: still starting'));
   try {
-    proxy = await Proxy.start(loaded.raw as EpoxyConfig, { logger });
+    proxy = await Proxy.start(loaded.raw as EpoxyConfig, { logger, reload });
   } catch (err) {
     printFailure(file, err);
     return 1;
   }
-  const reloader = startReloader({
+  reloader = startReloader({
     file,
     logger,
     watch: options.watch,
@@ -108,8 +112,9 @@ async function run(file: string, options: { watch: boolean }): Promise<number> {
     { version: version(), config: file, listening: binds, watching: reloader.watching },
     `epoxy running ${file}, listening on ${binds.join(', ')}`,
   );
+  const running = reloader;
   return shutdownOnSignal(logger, () => {
-    reloader.close();
+    running.close();
     return proxy.stop();
   });
 }

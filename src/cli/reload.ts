@@ -10,7 +10,7 @@ import { loadConfigFile } from '../config/load.js';
 import type { ConfigIssue } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 
-export type ReloadTrigger = 'signal' | 'file';
+export type ReloadTrigger = 'signal' | 'file' | 'api';
 
 /** What every log line of one reload carries, so it can be told from the others. */
 // A type, not an interface: it is passed where Record<string, unknown> is expected.
@@ -39,6 +39,13 @@ export interface Reloader {
   /** True when the file is being watched (asked for, and fs.watch worked). */
   readonly watching: boolean;
   /**
+   * Reloads now, in turn with the others (after the one running, together with any already
+   * waiting), and settles with that reload's outcome: rejects with a ConfigError for a file that
+   * does not load or validate, or with the error that kept the proxy from applying it. For the
+   * admin API's POST /api/reload.
+   */
+  reload(trigger: ReloadTrigger): Promise<void>;
+  /**
    * Called when the proxy starts stopping: no reload starts after this, SIGHUP becomes a no-op
    * and the watcher is closed. A reload in flight is not awaited; see reloadOnce.
    */
@@ -55,11 +62,13 @@ interface ReloadState {
   pending: ReloadTrigger | undefined;
   closed: boolean;
   debounce: NodeJS.Timeout | undefined;
+  /** Callers of reload() waiting for the next pass to run. */
+  waiting: Array<(outcome: Error | undefined) => void>;
 }
 
 /** Starts reloading `options.file` on SIGHUP and (unless `watch` is false) on change. */
 export function startReloader(options: ReloaderOptions): Reloader {
-  const state: ReloadState = { options, running: false, pending: undefined, closed: false, debounce: undefined };
+  const state: ReloadState = { options, running: false, pending: undefined, closed: false, debounce: undefined, waiting: [] };
   const onHangup = () => onSignal(state);
   // The listener stays after close(): removing it would restore SIGHUP's default action, which
   // kills the process in the middle of its drain. A signal listener never holds the process open.
@@ -67,10 +76,18 @@ export function startReloader(options: ReloaderOptions): Reloader {
   const watcher = options.watch ? watchConfigFile(state) : undefined;
   return {
     watching: watcher !== undefined,
+    reload(trigger) {
+      if (state.closed) return Promise.reject(new Error('reload refused: stopping'));
+      return new Promise<void>((resolve, reject) => {
+        state.waiting.push((outcome) => (outcome ? reject(outcome) : resolve()));
+        requestReload(state, trigger);
+      });
+    },
     close() {
       state.closed = true;
       clearTimeout(state.debounce);
       watcher?.close();
+      settle(state.waiting.splice(0), new Error('reload abandoned: stopping'));
     },
   };
 }
@@ -138,19 +155,25 @@ async function runReloads(state: ReloadState, first: ReloadTrigger): Promise<voi
   let trigger: ReloadTrigger | undefined = first;
   while (trigger !== undefined && !state.closed) {
     state.pending = undefined;
-    await reloadOnce(state, trigger);
+    // Whoever asked before this pass reads the file gets this pass's outcome.
+    const waiting = state.waiting.splice(0);
+    settle(waiting, await reloadOnce(state, trigger));
     trigger = state.pending;
   }
   state.running = false;
 }
 
+function settle(waiting: Array<(outcome: Error | undefined) => void>, outcome: Error | undefined): void {
+  for (const done of waiting) done(outcome);
+}
+
 /**
- * Loads the file and applies it. Never throws: whatever goes wrong is logged and the running
- * config stays. A stop that begins meanwhile is not waited for (a config file that never
+ * Loads the file and applies it. Never throws: whatever goes wrong is logged, the running config
+ * stays, and the error is returned (a ConfigError for a file that does not load or validate). A stop that begins meanwhile is not waited for (a config file that never
  * finishes loading must not hold up SIGTERM); apply() then fails with "proxy is stopped",
  * which is not worth an error line.
  */
-async function reloadOnce(state: ReloadState, trigger: ReloadTrigger): Promise<void> {
+async function reloadOnce(state: ReloadState, trigger: ReloadTrigger): Promise<Error | undefined> {
   const { file, logger, apply } = state.options;
   const fields: ReloadLogFields = { config: file, trigger };
   let raw: unknown;
@@ -161,15 +184,17 @@ async function reloadOnce(state: ReloadState, trigger: ReloadTrigger): Promise<v
     const issues = loadIssues(err);
     for (const { path, message } of issues) logger.error({ ...fields, path, message }, `reload rejected: ${message}`);
     logFailure(logger, fields, issues.length);
-    return;
+    return err instanceof ConfigError ? err : new ConfigError(issues, 'cannot load epoxy config');
   }
   if (state.closed) return abandoned(logger, fields);
   try {
     await apply(raw, fields);
+    return undefined;
   } catch (err) {
     if (state.closed) return abandoned(logger, fields);
     // apply() has logged each problem with its path; a bind error is a single problem.
     logFailure(logger, fields, err instanceof ConfigError ? err.issues.length : 1);
+    return err instanceof Error ? err : new Error(String(err));
   }
 }
 
@@ -184,6 +209,7 @@ function logFailure(logger: Logger, fields: ReloadLogFields, problems: number): 
   logger.error({ ...fields, problems }, 'reload failed, the running config stays');
 }
 
-function abandoned(logger: Logger, fields: ReloadLogFields): void {
+function abandoned(logger: Logger, fields: ReloadLogFields): Error {
   logger.info(fields, 'reload abandoned: stopping');
+  return new Error('reload abandoned: stopping');
 }

@@ -49,6 +49,18 @@ export function isIPLiteral(host: string): boolean {
   return isIP(host) !== 0;
 }
 
+/**
+ * True for a loopback IP: 127.0.0.0/8, ::1, and IPv4-mapped 127.x (`::ffff:127.0.0.1`, as Node
+ * reports an IPv4 client on a dual-stack socket). Brackets are allowed; host names are not resolved.
+ */
+export function isLoopback(host: string): boolean {
+  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) !== 6 || h.includes('%')) return false;
+  const canonical = canonicalIPv6(h);
+  return canonical === '::1' || /^::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.test(canonical);
+}
+
 function splitHostPort(
   text: string,
 ): { host: string; portText: string; bracketed: boolean } | { error: string } {

@@ -159,7 +159,33 @@ const timeoutsSchema = z.strictObject(
   { error: expecting('an object of timeouts in milliseconds') },
 );
 
-const adminSchema = z.strictObject({ bind: address }, { error: expecting('an object like { bind: "127.0.0.1:9900" }') });
+export const MIN_TOKEN_LENGTH = 16;
+
+// Messages about the token never quote it: it is a secret, and config errors end up in logs.
+const tokenSchema = z
+  .string({
+    error: (iss) =>
+      `must be a string of at least ${MIN_TOKEN_LENGTH} visible ASCII characters, got ${iss.input === undefined ? 'nothing' : typeof iss.input}`,
+  })
+  .superRefine((token, ctx) => {
+    const problem = tokenProblem(token);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** Why a token is not acceptable (one reason), or undefined. */
+function tokenProblem(token: string): string | undefined {
+  if (token === '') return 'must not be empty (leave token out to have none)';
+  if (!/^[\x21-\x7e]+$/.test(token)) return 'must hold only visible ASCII characters (no spaces, control or non-ASCII characters)';
+  if (token.length < MIN_TOKEN_LENGTH) {
+    return `must be at least ${MIN_TOKEN_LENGTH} characters long, got ${token.length}: a short token is easy to guess`;
+  }
+  return undefined;
+}
+
+const adminSchema = z.strictObject(
+  { bind: address, token: tokenSchema.optional() },
+  { error: expecting('an object like { bind: "127.0.0.1:9900" }') },
+);
 
 const engineSchema = z.strictObject(
   {

@@ -274,7 +274,9 @@ export interface AdminConfig {
   bind: Address;
   /**
    * Bearer token for the runtime API's changes (`Authorization: Bearer <token>`); reading
-   * /stats, /metrics and the dashboard needs none. Required when `bind` is not a loopback address.
+   * /stats, /metrics and the dashboard needs none. At least 16 visible ASCII characters.
+   * Required when `bind` is not a loopback address (127.0.0.0/8 or ::1); without a token, changes
+   * are only accepted from loopback clients.
    */
   token?: string;
 }

@@ -4,7 +4,7 @@
  * should not have to run `epoxy check` once per mistake.
  */
 import { promises as dns } from 'node:dns';
-import { isIPLiteral, normalizeAddress, parseAddress } from './address.js';
+import { isIPLiteral, isLoopback, normalizeAddress, parseAddress } from './address.js';
 import {
   configSchema,
   describe,
@@ -355,7 +355,10 @@ function bindsOverlap(a: string, b: string): boolean {
   return pa.host === pb.host || covers(pa.host, pb.host) || covers(pb.host, pa.host);
 }
 
-/** The admin endpoint is not served yet, but its bind must not collide with a listener's. */
+/**
+ * The admin server's bind must not collide with a listener's, and off loopback its runtime API
+ * needs a token: anyone who can reach the port could otherwise drain servers or reload.
+ */
 function checkAdmin(
   input: Record<string, unknown>,
   listenerBinds: BindOwner[],
@@ -365,8 +368,19 @@ function checkAdmin(
   const bind = addressAt(addresses, 'admin.bind', issues);
   const admin = input['admin'];
   if (bind === undefined || !isRecord(admin)) return;
-  const conflict = bindConflict({ path: 'admin', name: '', text: String(admin['bind']), address: bind }, listenerBinds);
+  const text = String(admin['bind']);
+  const conflict = bindConflict({ path: 'admin', name: '', text, address: bind }, listenerBinds);
   if (conflict) issues.push({ path: 'admin.bind', message: conflict });
+  const parsed = parseAddress(bind);
+  if (admin['token'] === undefined && !('error' in parsed) && !isLoopback(parsed.host)) {
+    const shown = text === bind ? bind : `${text} (${bind})`;
+    issues.push({
+      path: 'admin.token',
+      message:
+        `is required because admin.bind ${shown} is not a loopback address: anyone who can reach it could ` +
+        'drain servers or reload the config (set a token of at least 16 characters, or bind to 127.0.0.1)',
+    });
+  }
 }
 
 // ---- output ----
@@ -408,6 +422,10 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
     shutdownGraceMs: 10_000,
   };
   if (data.select) config.select = data.select;
+  if (data.admin) {
+    config.admin = { bind: resolved('admin.bind') };
+    if (data.admin.token !== undefined) config.admin.token = data.admin.token;
+  }
   return config;
 }
 

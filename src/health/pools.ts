@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 
 import type { PoolModel } from '../pools.js';
-import { ActiveHealthChecker, type HealthChange } from './active.js';
+import { ActiveHealthChecker, type CheckStatus, type HealthChange } from './active.js';
 
 export class PoolHealthChecks {
   readonly #checkers = new Map<string, { checker: ActiveHealthChecker; check: string }>();
@@ -42,6 +42,11 @@ export class PoolHealthChecks {
       entry.checker.stop();
       this.#checkers.delete(name);
     }
+  }
+
+  /** The checks' view of one server; undefined when its pool has no checks or it is not checked. */
+  status(pool: string, address: string): CheckStatus | undefined {
+    return this.#checkers.get(pool)?.checker.status(address);
   }
 
   stop(): void {

@@ -1,0 +1,195 @@
+/**
+ * GET /stats: the engine's counters arranged for people and dashboards. Every listener, pool and
+ * server with its state, sessions, requests, responses, bytes, errors, queue, health and latency
+ * percentiles (see latency.ts for how they are computed).
+ */
+import type { CheckStatus } from '../health/active.js';
+import type { ListenerStats, PoolStats, ProxyStats, ServerStateName, ServerStats, TrafficStats } from '../stats.js';
+import { epoxyVersion } from '../version.js';
+import type { AdminHost } from './host.js';
+import { summarize, type LatencySummary } from './latency.js';
+
+export interface Bytes {
+  in: number;
+  out: number;
+  /** Moved with splice() (zero-copy), both directions. */
+  spliced: number;
+  /** Moved through a userspace buffer, both directions. */
+  copied: number;
+}
+
+export interface ListenerView {
+  name: string;
+  bind: string;
+  mode: 'tcp' | 'http' | 'unknown';
+  /** `paused`: not accepting for 100 ms after an accept() failure such as EMFILE. */
+  state: 'open' | 'paused';
+  /** Connections: open now, accepted since start, most at once (0: no limit). */
+  sessions: { current: number; total: number; max: number };
+  acceptErrors: number;
+  /** HTTP requests received. */
+  requests: { total: number };
+  /** HTTP responses sent by status class; `none`: requests that ended without one. */
+  responses: ListenerStats['responses'];
+  bytes: Bytes;
+  /** HTTP: a request's first byte to its end. */
+  latency: LatencySummary;
+}
+
+export interface ServerView {
+  address: string;
+  state: ServerStateName;
+  weight: number;
+  /** 0: no limit. */
+  maxconn: number;
+  /** Sessions (TCP connections, HTTP requests in flight): now, and since start. */
+  sessions: { current: number; total: number };
+  requests: { total: number };
+  responses: { '5xx': number };
+  bytes: Bytes;
+  connectFailures: number;
+  /** Connections the server reset or cut, invalid responses, server timeouts. */
+  resets: number;
+  idleConnections: number;
+  health: {
+    /** null when the pool has no active checks or the server is in maintenance. */
+    check: CheckView | null;
+    /** Passive health: ejected now, and how often so far. */
+    passive: { ejected: boolean; ejections: number };
+  };
+  /** HTTP: request head sent to response head received. */
+  latency: LatencySummary;
+}
+
+export interface CheckView {
+  up: boolean;
+  /** null before the first check finished; `at` is an ISO time. */
+  lastCheck: { at: string; ok: boolean; reason: string; durationMs: number } | null;
+  consecutiveOk: number;
+  consecutiveFailed: number;
+}
+
+export interface PoolView {
+  name: string;
+  /** `up` while some server takes new sessions, else `down`. */
+  state: 'up' | 'down';
+  sessions: { current: number; total: number };
+  /** The sum over the servers listed now. */
+  requests: { total: number };
+  /** Sessions closed because no server could be reached. */
+  noServer: number;
+  queue: { length: number; total: number; timeouts: number; full: number };
+  servers: ServerView[];
+}
+
+export interface StatsView {
+  version: string;
+  uptimeMs: number;
+  listeners: ListenerView[];
+  pools: PoolView[];
+  totals: {
+    sessions: { current: number; total: number };
+    requests: { total: number };
+    responses: ListenerStats['responses'];
+    /** Sessions cut short (client or server gone, timeouts). */
+    aborts: number;
+    bytes: { spliced: number; copied: number };
+    selectTimeouts: number;
+    logsSuppressed: number;
+    logsDropped: number;
+  };
+}
+
+/** The view of one stats read; `now` is Date.now(). */
+export function buildView(stats: ProxyStats, host: Pick<AdminHost, 'config' | 'checkStatus' | 'startedAt'>, now: number): StatsView {
+  const bounds = stats.latencyBoundsMs;
+  const modes = new Map(host.config().listeners.map((l) => [l.name, l.mode]));
+  const listeners = stats.listeners.map((l) => listenerView(l, modes.get(l.name) ?? 'unknown', bounds));
+  const pools = stats.pools.map((p) => poolView(p, bounds, (address) => host.checkStatus(p.name, address)));
+  const responses = { none: 0, '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
+  for (const l of stats.listeners) for (const k of Object.keys(responses) as Array<keyof typeof responses>) responses[k] += l.responses[k];
+  const t = stats.totals;
+  return {
+    version: epoxyVersion(),
+    uptimeMs: now - host.startedAt,
+    listeners,
+    pools,
+    totals: {
+      sessions: { current: t.active, total: t.accepted },
+      requests: { total: sum(stats.listeners, (l) => l.requests) },
+      responses,
+      aborts: t.aborts,
+      bytes: { spliced: t.bytesSpliced, copied: t.bytesCopied },
+      selectTimeouts: t.selectTimeouts,
+      logsSuppressed: t.logsSuppressed,
+      logsDropped: t.logsDropped,
+    },
+  };
+}
+
+function listenerView(l: ListenerStats, mode: ListenerView['mode'], bounds: number[]): ListenerView {
+  return {
+    name: l.name,
+    bind: l.bind,
+    mode,
+    state: l.paused ? 'paused' : 'open',
+    sessions: { current: l.active, total: l.accepted, max: l.maxconn },
+    acceptErrors: l.acceptErrors,
+    requests: { total: l.requests },
+    responses: { ...l.responses },
+    bytes: bytes(l),
+    latency: summarize(l.totalMs, bounds),
+  };
+}
+
+function poolView(p: PoolStats, bounds: number[], check: (address: string) => CheckStatus | undefined): PoolView {
+  const servers = p.servers.map((s) => serverView(s, bounds, check(s.address)));
+  return {
+    name: p.name,
+    state: servers.some((s) => s.state === 'up') ? 'up' : 'down',
+    sessions: { current: p.active, total: p.sessions },
+    requests: { total: sum(p.servers, (s) => s.requests) },
+    noServer: p.noServer,
+    queue: { length: p.queued, total: p.queuedTotal, timeouts: p.queueTimeouts, full: p.queueFull },
+    servers,
+  };
+}
+
+function serverView(s: ServerStats, bounds: number[], check: CheckStatus | undefined): ServerView {
+  return {
+    address: s.address,
+    state: s.state,
+    weight: s.weight,
+    maxconn: s.maxconn,
+    sessions: { current: s.active, total: s.sessions },
+    requests: { total: s.requests },
+    responses: { '5xx': s.responses5xx },
+    bytes: bytes(s),
+    connectFailures: s.connectFailures,
+    resets: s.resets,
+    idleConnections: s.idleConnections,
+    health: {
+      check: check ? checkView(check) : null,
+      passive: { ejected: s.state === 'ejected', ejections: s.ejections },
+    },
+    latency: summarize(s.responseMs, bounds),
+  };
+}
+
+function checkView(c: CheckStatus): CheckView {
+  const last = c.lastCheck;
+  return {
+    up: c.up,
+    lastCheck: last ? { at: new Date(last.at).toISOString(), ok: last.ok, reason: last.reason, durationMs: last.durationMs } : null,
+    consecutiveOk: c.consecutiveOk,
+    consecutiveFailed: c.consecutiveFailed,
+  };
+}
+
+function bytes(t: TrafficStats): Bytes {
+  return { in: t.bytesIn, out: t.bytesOut, spliced: t.bytesSpliced, copied: t.bytesCopied };
+}
+
+function sum<T>(items: readonly T[], f: (item: T) => number): number {
+  return items.reduce((n, item) => n + f(item), 0);
+}
