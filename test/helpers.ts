@@ -9,15 +9,23 @@ import { silentLogger } from '../src/log/logger.js';
 
 export const logger = silentLogger();
 
-/** A port that was free a moment ago (bind to 0, read, close). */
+// Ports handed out by this process: the kernel may give the same ephemeral port to two binds
+// in a row once the first is closed, and a test asking for two ports needs two.
+const handedOut = new Set<number>();
+
+/** A port that was free a moment ago (bind to 0, read, close), never one returned before in this process. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const srv = net.createServer();
-  srv.listen(0, host);
-  await once(srv, 'listening');
-  const { port } = srv.address() as net.AddressInfo;
-  srv.close();
-  await once(srv, 'close');
-  return port;
+  for (;;) {
+    const srv = net.createServer();
+    srv.listen(0, host);
+    await once(srv, 'listening');
+    const { port } = srv.address() as net.AddressInfo;
+    srv.close();
+    await once(srv, 'close');
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export interface Backend {
