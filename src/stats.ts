@@ -77,6 +77,8 @@ export interface PoolStats {
   active: number;
   /** Sessions closed because no server of the pool could be reached. */
   noServer: number;
+  /** New attempts after a failed connect, or after a server dropped a request unanswered. */
+  retries: number;
   /** Sessions waiting now for a server under its maxconn. */
   queued: number;
   /** Sessions that ever waited in the queue. */

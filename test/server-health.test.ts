@@ -38,6 +38,7 @@ describe('passive health', () => {
     let stats = await proxy.stats();
     const deadStats = stats.pools[0]!.servers.find((s) => s.address === dead)!;
     expect(deadStats.connectFailures).toBe(3); // after the third, no connection was sent to it
+    expect(stats.pools[0]!.retries).toBe(3); // each refused connect went to the other server
     expect(deadStats.state).toBe('ejected');
     expect(deadStats.ejections).toBe(1);
     expect(events).toEqual([expect.objectContaining({ pool: 'p', server: dead, state: 'ejected', source: 'passive' })]);

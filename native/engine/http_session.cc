@@ -431,6 +431,7 @@ void HttpSession::conn_failed(int err) {
   ++attempts_;
   close_server(false);
   if (attempts_ <= tx_->pool_->retries) {
+    ++tx_->pool_->retried;
     connect_next();
   } else {
     ++tx_->pool_->no_server;
@@ -463,6 +464,7 @@ bool HttpSession::retry_on_fresh_connection() {
   if (!replay_ok_ || tx_->rlen_ != 0) return false;
   replay_ok_ = false;
   retried_ = true;
+  ++tx_->pool_->retried;
   Server& failed = *tx_->server_;
   if (!conn_reused_) {
     ++failed.resets;

@@ -191,6 +191,7 @@ struct Pool {
   uint64_t sessions = 0;
   uint64_t active = 0;
   uint64_t no_server = 0;  // sessions closed because no server could be reached
+  uint64_t retried = 0;    // new attempts after a failed connect or a request dropped unanswered
   // Sessions waiting for a server under its maxconn, oldest first. Entries of sessions that
   // left (timed out, closed) are skipped when met; `queued` counts the live ones.
   std::deque<uint64_t> queue;

@@ -58,7 +58,7 @@ std::string Engine::stats_json() const {
   if (snapshot_) {
     for (const auto& p : snapshot_->pools) {
       w.begin_object().field("name", p->name).field("sessions", p->sessions).field("active", p->active);
-      w.field("noServer", p->no_server).field("queued", p->queued).field("queuedTotal", p->queued_total);
+      w.field("noServer", p->no_server).field("retries", p->retried).field("queued", p->queued).field("queuedTotal", p->queued_total);
       w.field("queueTimeouts", p->queue_timeouts).field("queueFull", p->queue_full);
       w.key("servers").begin_array();
       for (const auto& s : p->servers) {

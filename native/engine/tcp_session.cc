@@ -121,7 +121,11 @@ void TcpSession::note_connect_failure(int err) {
   release_server();
 }
 
-bool TcpSession::may_retry() const { return attempts_ <= pool_->retries; }
+bool TcpSession::may_retry() {
+  if (attempts_ > pool_->retries) return false;
+  ++pool_->retried;
+  return true;
+}
 
 void TcpSession::connect_failed(int err) {
   note_connect_failure(err);

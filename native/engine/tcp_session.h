@@ -47,7 +47,7 @@ class TcpSession final : public Session {
   bool wait_for_server();
   std::string hash_key() const;
   void note_connect_failure(int err);
-  bool may_retry() const;
+  bool may_retry();  // counts the retry it allows
   void connect_failed(int err);
   void fail_no_server();
   void finish_connect();
