@@ -250,7 +250,7 @@ export interface EpoxyConfig {
   admin?: AdminConfig;
   /**
    * Graceful stop (SIGTERM/SIGINT, or proxy.stop() without graceMs): listeners close at once and
-   * sessions in flight get this long to finish before they are cut. Default 10000.
+   * sessions in flight get this long to finish before they are cut (0–3600000). Default 10000.
    */
   shutdownGraceMs?: number;
   /** Data-plane tuning; the defaults suit most hosts. */
@@ -260,11 +260,17 @@ export interface EpoxyConfig {
 export interface AccessLogConfig {
   /** `full`: every request; `sampled`: about `sampleRate` of them; `off`. Default `full`. */
   mode?: 'off' | 'sampled' | 'full';
-  /** For `sampled`: the fraction of requests logged, above 0 and at most 1. Default 0.01. */
+  /**
+   * For `sampled` only (an error with another mode): the fraction of requests logged, above 0
+   * and at most 1. Default 0.01. The engine draws each request at random.
+   */
   sampleRate?: number;
   /**
-   * `stdout` (default: with the other logs) or a file path, appended to. Logging never blocks the
-   * engine: when JS falls behind, lines are dropped and the drops counted and reported.
+   * `stdout` (default: through epoxy's logger, with the other logs, at level info) or a file
+   * path, appended to; relative paths start from the working directory, and the directory must
+   * exist and be writable. Each reload reopens the file (so SIGHUP after log rotation works).
+   * Logging never blocks the engine: when JS falls behind, lines are dropped and the drops
+   * counted (`stats().totals.logsDropped`) and reported with a warning.
    */
   destination?: string;
 }
