@@ -10,6 +10,7 @@ import { ConfigError } from './config/errors.js';
 import { isIPLiteral, normalizeAddress, parseAddress } from './config/address.js';
 import type { EpoxyConfig, PoolView, ResolvedConfig, ServerState } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
+import { AccessLog, type AccessLogSwitch } from './log/access.js';
 import { createLogger } from './log/logger.js';
 import {
   ADMIN,
@@ -41,7 +42,7 @@ export interface ReloadOptions {
 }
 
 export interface StopOptions {
-  /** How long sessions in flight may take to finish before they are cut. Default 10000. */
+  /** How long sessions in flight may take to finish before they are cut. Default: the config's `shutdownGraceMs`. */
   graceMs?: number;
 }
 
@@ -106,14 +107,13 @@ export interface ProxyEvents {
   server: [ServerEvent];
 }
 
-const DEFAULT_GRACE_MS = 10_000;
-
 export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #engine: NativeEngine;
   readonly #logger: Logger;
   #config: ResolvedConfig;
   readonly #pools = new PoolRegistry();
   readonly #health: PoolHealthChecks;
+  readonly #access: AccessLog;
   readonly #statsWaiters = new Map<number, (json: string) => void>();
   #nextStatsToken = 1;
   #select: SelectDispatcher | undefined;
@@ -129,13 +129,21 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   static async start(config: EpoxyConfig, options: ProxyOptions = {}): Promise<Proxy> {
     const result = await resolveConfig(config);
     if (!result.ok) throw new ConfigError(result.issues);
-    return new Proxy(result.config, options.logger ?? createLogger());
+    const logger = options.logger ?? createLogger();
+    const access = await AccessLog.open(result.config.accessLog, logger);
+    try {
+      return new Proxy(result.config, logger, access);
+    } catch (err) {
+      await access.close();
+      throw err;
+    }
   }
 
-  private constructor(config: ResolvedConfig, logger: Logger) {
+  private constructor(config: ResolvedConfig, logger: Logger, access: AccessLog) {
     super();
     this.#config = config;
     this.#logger = logger;
+    this.#access = access;
     this.#health = new PoolHealthChecks(logger, (change) => this.#onCheckChange(change));
     const plan = this.#pools.plan(config.pools);
     this.#engine = new native.Engine(() => this.#onWake());
@@ -199,21 +207,34 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       for (const { path, message } of result.issues) log.error({ path, message }, `reload rejected: ${message}`);
       throw new ConfigError(result.issues, 'reload rejected, the running config stays');
     }
-    this.#assertRunning();
     const next = result.config;
-    const plan = this.#pools.plan(next.pools);
+    const access = await this.#prepareAccessLog(next, log);
     try {
+      this.#assertRunning();
+      const plan = this.#pools.plan(next.pools);
       this.#engine.apply(this.#compile(next, plan));
+      this.#pools.commit(plan);
     } catch (err) {
-      log.error({ err }, 'reload rejected, the running config stays');
+      await access.abandon();
+      if (!this.#closed && !this.#stopping) log.error({ err }, 'reload rejected, the running config stays');
       throw err;
     }
+    access.commit();
     const summary = reloadSummary(this.#config, next);
-    this.#pools.commit(plan);
     this.#config = next;
     this.#select = this.#makeSelect(next);
     this.#health.sync(this.#pools.all());
     log.info(summary, 'config reloaded');
+  }
+
+  /** The access log's destination for `next`, opened; a file that cannot be opened rejects the reload. */
+  async #prepareAccessLog(next: ResolvedConfig, log: Logger): Promise<AccessLogSwitch> {
+    try {
+      return await this.#access.prepare(next.accessLog);
+    } catch (err) {
+      log.error({ err, path: 'accessLog.destination' }, 'reload rejected, the running config stays: cannot open the access log');
+      throw err;
+    }
   }
 
   /** Counters per listener, pool and server, read from the engine thread. */
@@ -229,19 +250,27 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   }
 
   /**
-   * Graceful stop: listeners close at once, sessions in flight get `graceMs` to finish, then
-   * the engine thread is joined and every fd it held is closed. Idempotent.
+   * Graceful stop: listeners close at once, sessions in flight get `graceMs` (default: the
+   * config's `shutdownGraceMs`) to finish, then the engine thread is joined, every fd it held is
+   * closed, and the access log is flushed and closed. Idempotent.
    */
   stop(options: StopOptions = {}): Promise<void> {
     if (this.#stopping) return this.#stopping;
     if (this.#closed) return Promise.resolve();
-    this.#stopping = this.#awaitEngine(
+    const graceMs = options.graceMs ?? this.#config.shutdownGraceMs;
+    const engineStopped = this.#awaitEngine(
       new Promise<void>((resolve) => {
         this.#resolveStopped = resolve;
       }),
     );
+    // The last access records arrive with the engine's final batch, so the log closes after it.
+    this.#stopping = engineStopped.then(async () => {
+      await this.#access.close();
+      this.#logger.info('stopped');
+    });
+    this.#logger.info({ graceMs }, `stopping: listeners closed, sessions in flight have ${graceMs} ms to finish`);
     this.#health.stop();
-    this.#engine.stop(options.graceMs ?? DEFAULT_GRACE_MS);
+    this.#engine.stop(graceMs);
     return this.#stopping;
   }
 
@@ -288,9 +317,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     for (const line of batch.logs ?? []) {
       const { level, msg, ...fields } = JSON.parse(line) as { level: string; msg: string } & Record<string, unknown>;
       if (level === 'access') {
-        this.#logger.info({ access: fields }, 'access');
+        this.#access.write(fields);
         continue;
       }
+      // Everything else, the engine's warning about dropped log lines included, goes to epoxy's
+      // logger, whatever the access log's destination.
       const log = level === 'error' ? this.#logger.error : level === 'warn' ? this.#logger.warn : this.#logger.info;
       log.call(this.#logger, fields, msg);
     }
@@ -301,7 +332,6 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     clearInterval(this.#keepAlive);
     this.#keepAlive = undefined;
     this.#engine.close();
-    this.#logger.info('stopped');
     this.#resolveStopped?.();
   }
 
@@ -338,7 +368,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       tuning: { ...c.engine },
       selectHook: c.select !== undefined,
       accessLog: c.accessLog.mode !== 'off',
-      accessLogSample: Math.round(c.accessLog.sampleRate * 1_000_000),
+      // At least one per million: a tiny rate still logs something rather than nothing.
+      accessLogSample: Math.max(1, Math.round(c.accessLog.sampleRate * 1_000_000)),
     };
   }
 
