@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 
 import { ConfigError } from './config/errors.js';
 import { isIPLiteral, normalizeAddress, parseAddress } from './config/address.js';
-import type { EpoxyConfig, PoolView, ResolvedConfig, ServerState } from './config/types.js';
+import type { EpoxyConfig, PoolView, ResolvedConfig, ResolvedListener, ServerState } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
 import { AccessLog, type AccessLogSwitch } from './log/access.js';
 import { createLogger } from './log/logger.js';
@@ -161,10 +161,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       clearInterval(this.#keepAlive);
       throw err;
     }
-    for (const l of config.listeners) {
-      const target = l.mode === 'tcp' ? { pool: l.pool } : { routes: l.routes.length };
-      logger.info({ listener: l.name, bind: l.bind, mode: l.mode, ...target }, 'listening');
-    }
+    for (const l of config.listeners) logListening(logger, l);
   }
 
   /** Live changes to a pool; throws if there is no pool of that name. */
@@ -484,6 +481,14 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #assertRunning(): void {
     if (this.#closed || this.#stopping) throw new Error('epoxy: proxy is stopped');
   }
+}
+
+/** One human-readable line per listener, with its fields for machines. */
+function logListening(logger: Logger, l: ResolvedListener): void {
+  const target = l.mode === 'tcp' ? { pool: l.pool } : { routes: l.routes.length };
+  const to = l.mode === 'tcp' ? `to pool ${l.pool}` : `${l.routes.length} route${l.routes.length === 1 ? '' : 's'}`;
+  const scheme = l.mode === 'http' ? 'http://' : '';
+  logger.info({ listener: l.name, bind: l.bind, mode: l.mode, ...target }, `listening: ${l.name} on ${scheme}${l.bind} (${l.mode}, ${to})`);
 }
 
 function literalAddress(address: string): string {

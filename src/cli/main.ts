@@ -4,7 +4,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
 import type { ConfigIssue, EpoxyConfig, ResolvedConfig } from '../config/types.js';
 import { resolveConfig } from '../config/validate.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, type Logger } from '../log/logger.js';
 import { startReloader } from './reload.js';
 import { printFailure, printIssues } from './report.js';
 import { shutdownOnSignal } from './signals.js';
@@ -22,10 +22,20 @@ Options:
   -h, --help       show this help
   --version        print the version
 
-\`epoxy run\` reloads its config without a restart on SIGHUP and, unless --no-watch is given,
-when the file changes on disk. A version that fails to load or validate is logged, problem by
-problem, and the running config stays. SIGINT or SIGTERM stops gracefully; a second one exits
-at once.
+\`epoxy run\` logs one line per listener and, when the config has \`admin\`, the admin URL.
+
+Signals (run):
+  SIGHUP           reload the config file (also on change, unless --no-watch); a version
+                   that fails to load or validate is logged problem by problem, and the
+                   running config stays
+  SIGTERM, SIGINT  stop gracefully: close the listeners, give sessions in flight up to
+                   shutdownGraceMs (default 10000) to finish, then exit 0; a second signal
+                   exits at once with 1
+
+Exit codes:
+  0  run: stopped by SIGTERM/SIGINT; check: the config is valid
+  1  the config is invalid, the proxy failed to start or to stop, or a fatal error
+  2  usage: unknown command or option, wrong number of config files
 
 Config files may be .ts, .mts, .js, .mjs or .json. The log level comes from EPOXY_LOG_LEVEL
 (default info).
@@ -101,6 +111,7 @@ async function run(file: string, options: { watch: boolean }): Promise<number> {
     watch: options.watch,
     apply: (raw, logFields) => proxy.reload(raw as EpoxyConfig, { logFields }),
   });
+  if (loaded.config.admin) logAdmin(logger, loaded.config.admin.bind);
   // The proxy logs each listener as it binds; this line ties the run to its config file. It
   // comes after the reloader starts, so whoever waits for it can count on edits being seen.
   const binds = loaded.config.listeners.map((l) => l.bind);
@@ -108,10 +119,17 @@ async function run(file: string, options: { watch: boolean }): Promise<number> {
     { version: version(), config: file, listening: binds, watching: reloader.watching },
     `epoxy running ${file}, listening on ${binds.join(', ')}`,
   );
+  // stop() without graceMs takes the running config's shutdownGraceMs, a reloaded one included.
   return shutdownOnSignal(logger, () => {
     reloader.close();
     return proxy.stop();
   });
+}
+
+/** Where an operator points a browser; the bind is an `ip:port` (`[v6]:port`), valid in a URL as is. */
+function logAdmin(logger: Logger, bind: string): void {
+  const url = `http://${bind}/`;
+  logger.info({ admin: url }, `admin: ${url} (dashboard, /stats, /metrics)`);
 }
 
 type Loaded = { ok: true; raw: unknown; config: ResolvedConfig } | { ok: false; issues: ConfigIssue[] };
