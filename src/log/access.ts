@@ -29,9 +29,9 @@ export interface AccessRecord {
   tResponse: number;
   tTotal: number;
   /**
-   * Two letters: who ended the session (`-` normally, `C` client, `S` server, `P` proxy, `c`/`s`
-   * a client/server timeout) and in which phase (`-` done, `R` request, `Q` queue, `H` response
-   * head, `D` data).
+   * Two letters, as haproxy's: who ended the request (`-` nobody: it completed, `C` the client,
+   * `S` the server, `P` the proxy, `c`/`s` a client/server timeout) and in which phase (`-`
+   * none, `R` request head, `Q` queue, `C` connect, `H` response head, `D` body data).
    */
   termination: string;
 }
