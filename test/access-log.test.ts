@@ -118,7 +118,8 @@ describe('access log', () => {
 
   it('logs about sampleRate of the requests in sampled mode (2,000 at 0.1)', async () => {
     const file = join(dir, 'sampled.log');
-    const { proxy, port } = await start({ mode: 'sampled', sampleRate: 0.1, destination: file });
+    const { proxy, port, lines } = await start({ mode: 'sampled', sampleRate: 0.1, destination: file });
+    expect(lines.map((l) => l.msg)).toContain(`access log: 10% of requests (sampled) to ${file}`);
     await requests(port, 2000, 'sampled');
     const stats = await proxy.stats();
     await proxy.stop();

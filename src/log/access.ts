@@ -79,10 +79,6 @@ export class AccessLog {
     this.#logger = logger;
   }
 
-  get settings(): ResolvedAccessLog {
-    return this.#settings;
-  }
-
   /** One record from the engine (the fields of AccessRecord). */
   write(record: Readonly<Record<string, unknown>>): void {
     this.#sink.write(record);
@@ -120,7 +116,9 @@ export class AccessLog {
 
 function describeSettings(s: ResolvedAccessLog): string {
   if (s.mode === 'off') return 'off';
-  const what = s.mode === 'full' ? 'every request' : `${s.sampleRate * 100}% of requests (sampled)`;
+  // toPrecision: 0.07 * 100 is 7.000000000000001.
+  const percent = Number((s.sampleRate * 100).toPrecision(6));
+  const what = s.mode === 'full' ? 'every request' : `${percent}% of requests (sampled)`;
   return `${what} to ${s.destination}`;
 }
 
