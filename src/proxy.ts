@@ -8,8 +8,9 @@ import type { Logger } from 'pino';
 
 import { ConfigError } from './config/errors.js';
 import { isIPLiteral, normalizeAddress, parseAddress } from './config/address.js';
-import type { EpoxyConfig, PoolView, ResolvedAdmin, ResolvedConfig, ServerState } from './config/types.js';
+import type { EpoxyConfig, PoolView, ResolvedAdmin, ResolvedConfig, ResolvedListener, ServerState } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
+import { AccessLog, type AccessLogSwitch } from './log/access.js';
 import { createLogger } from './log/logger.js';
 import {
   ADMIN,
@@ -49,7 +50,7 @@ export interface ReloadOptions {
 }
 
 export interface StopOptions {
-  /** How long sessions in flight may take to finish before they are cut. Default 10000. */
+  /** How long sessions in flight may take to finish before they are cut. Default: the config's `shutdownGraceMs`. */
   graceMs?: number;
 }
 
@@ -114,7 +115,6 @@ export interface ProxyEvents {
   server: [ServerEvent];
 }
 
-const DEFAULT_GRACE_MS = 10_000;
 /** An admin server replaced by a reload lets its requests in flight (the reload's own) finish. */
 const ADMIN_CLOSE_GRACE_MS = 2_000;
 
@@ -124,6 +124,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #config: ResolvedConfig;
   readonly #pools = new PoolRegistry();
   readonly #health: PoolHealthChecks;
+  readonly #access: AccessLog;
   readonly #statsWaiters = new Map<number, (json: string) => void>();
   #nextStatsToken = 1;
   #select: SelectDispatcher | undefined;
@@ -145,11 +146,21 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   static async start(config: EpoxyConfig, options: ProxyOptions = {}): Promise<Proxy> {
     const result = await resolveConfig(config);
     if (!result.ok) throw new ConfigError(result.issues);
-    const proxy = new Proxy(result.config, options.logger ?? createLogger(), options.reload);
+    const logger = options.logger ?? createLogger();
+    const access = await AccessLog.open(result.config.accessLog, logger);
+    let proxy: Proxy;
+    try {
+      proxy = new Proxy(result.config, logger, access, options.reload);
+    } catch (err) {
+      await access.close();
+      throw err;
+    }
     if (result.config.admin) {
       try {
         proxy.#admin = await proxy.#listenAdmin(result.config.admin);
-        proxy.#logger.info({ admin: proxy.#admin.url, token: result.config.admin.token !== undefined }, `admin server on ${proxy.#admin.url}`);
+        // Where an operator points a browser (epoxy run prints it at start).
+        const url = proxy.#admin.url;
+        logger.info({ admin: url, token: result.config.admin.token !== undefined }, `admin: ${url} (dashboard, /stats, /metrics)`);
       } catch (err) {
         await proxy.stop({ graceMs: 0 });
         throw err;
@@ -158,10 +169,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     return proxy;
   }
 
-  private constructor(config: ResolvedConfig, logger: Logger, reloadSource: (() => Promise<void>) | undefined) {
+  private constructor(config: ResolvedConfig, logger: Logger, access: AccessLog, reloadSource: (() => Promise<void>) | undefined) {
     super();
     this.#config = config;
     this.#logger = logger;
+    this.#access = access;
     this.#reloadSource = reloadSource;
     this.#health = new PoolHealthChecks(logger, (change) => this.#onCheckChange(change));
     const plan = this.#pools.plan(config.pools);
@@ -180,10 +192,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       clearInterval(this.#keepAlive);
       throw err;
     }
-    for (const l of config.listeners) {
-      const target = l.mode === 'tcp' ? { pool: l.pool } : { routes: l.routes.length };
-      logger.info({ listener: l.name, bind: l.bind, mode: l.mode, ...target }, 'listening');
-    }
+    for (const l of config.listeners) logListening(logger, l);
   }
 
   /** Live changes to a pool; throws if there is no pool of that name. */
@@ -226,9 +235,9 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       for (const { path, message } of result.issues) log.error({ path, message }, `reload rejected: ${message}`);
       throw new ConfigError(result.issues, 'reload rejected, the running config stays');
     }
-    this.#assertRunning();
     const next = result.config;
-    // A new admin bind is taken first, so that one that fails changes nothing.
+    // A new admin bind and access log destination are taken first, so that one that fails
+    // changes nothing.
     const moving = next.admin !== undefined && next.admin.bind !== this.#admin?.bind;
     let admin: AdminServer | undefined;
     if (moving && next.admin) {
@@ -243,21 +252,41 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         this.#assertRunning();
       }
     }
-    const plan = this.#pools.plan(next.pools);
+    let access: AccessLogSwitch;
     try {
-      this.#engine.apply(this.#compile(next, plan));
+      access = await this.#prepareAccessLog(next, log);
     } catch (err) {
       void admin?.close();
-      log.error({ err }, 'reload rejected, the running config stays');
       throw err;
     }
+    try {
+      this.#assertRunning();
+      const plan = this.#pools.plan(next.pools);
+      this.#engine.apply(this.#compile(next, plan));
+      this.#pools.commit(plan);
+    } catch (err) {
+      void admin?.close();
+      await access.abandon();
+      if (!this.#closed && !this.#stopping) log.error({ err }, 'reload rejected, the running config stays');
+      throw err;
+    }
+    access.commit();
     const summary = reloadSummary(this.#config, next);
-    this.#pools.commit(plan);
     this.#config = next;
     this.#select = this.#makeSelect(next);
     this.#health.sync(this.#pools.all());
     this.#swapAdmin(next.admin, admin);
     log.info(summary, 'config reloaded');
+  }
+
+  /** The access log's destination for `next`, opened; a file that cannot be opened rejects the reload. */
+  async #prepareAccessLog(next: ResolvedConfig, log: Logger): Promise<AccessLogSwitch> {
+    try {
+      return await this.#access.prepare(next.accessLog);
+    } catch (err) {
+      log.error({ err, path: 'accessLog.destination' }, 'reload rejected, the running config stays: cannot open the access log');
+      throw err;
+    }
   }
 
   /** Counters per listener, pool and server, read from the engine thread. */
@@ -273,22 +302,30 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   }
 
   /**
-   * Graceful stop: listeners close at once, sessions in flight get `graceMs` to finish, then
-   * the engine thread is joined and every fd it held is closed. Idempotent.
+   * Graceful stop: listeners close at once, sessions in flight get `graceMs` (default: the
+   * config's `shutdownGraceMs`) to finish, then the engine thread is joined, every fd it held is
+   * closed, and the access log is flushed and closed. Idempotent.
    */
   stop(options: StopOptions = {}): Promise<void> {
     if (this.#stopping) return this.#stopping;
     if (this.#closed) return Promise.resolve();
-    this.#stopping = this.#awaitEngine(
+    const graceMs = options.graceMs ?? this.#config.shutdownGraceMs;
+    const engineStopped = this.#awaitEngine(
       new Promise<void>((resolve) => {
         this.#resolveStopped = resolve;
       }),
     );
+    // The last access records arrive with the engine's final batch, so the log closes after it.
+    this.#stopping = engineStopped.then(async () => {
+      await this.#access.close();
+      this.#logger.info('stopped');
+    });
+    this.#logger.info({ graceMs }, `stopping: listeners closed, sessions in flight have ${graceMs} ms to finish`);
     this.#health.stop();
     // Nothing can be read or changed while stopping: the admin server goes at once.
     void this.#admin?.close();
     this.#admin = undefined;
-    this.#engine.stop(options.graceMs ?? DEFAULT_GRACE_MS);
+    this.#engine.stop(graceMs);
     return this.#stopping;
   }
 
@@ -340,9 +377,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     for (const line of batch.logs ?? []) {
       const { level, msg, ...fields } = JSON.parse(line) as { level: string; msg: string } & Record<string, unknown>;
       if (level === 'access') {
-        this.#logger.info({ access: fields }, 'access');
+        this.#access.write(fields);
         continue;
       }
+      // Everything else, the engine's warning about dropped log lines included, goes to epoxy's
+      // logger, whatever the access log's destination.
       const log = level === 'error' ? this.#logger.error : level === 'warn' ? this.#logger.warn : this.#logger.info;
       log.call(this.#logger, fields, msg);
     }
@@ -353,7 +392,6 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     clearInterval(this.#keepAlive);
     this.#keepAlive = undefined;
     this.#engine.close();
-    this.#logger.info('stopped');
     this.#resolveStopped?.();
   }
 
@@ -367,7 +405,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     if (started) {
       this.#admin = started;
       void old?.close(ADMIN_CLOSE_GRACE_MS);
-      this.#logger.info({ admin: started.url, was: old?.url }, `admin server on ${started.url}`);
+      this.#logger.info({ admin: started.url, was: old?.url }, `admin: ${started.url} (dashboard, /stats, /metrics)`);
     } else if (next) {
       old?.setToken(next.token);
     } else if (old) {
@@ -422,7 +460,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       tuning: { ...c.engine },
       selectHook: c.select !== undefined,
       accessLog: c.accessLog.mode !== 'off',
-      accessLogSample: Math.round(c.accessLog.sampleRate * 1_000_000),
+      // At least one per million: a tiny rate still logs something rather than nothing.
+      accessLogSample: Math.max(1, Math.round(c.accessLog.sampleRate * 1_000_000)),
     };
   }
 
@@ -537,6 +576,14 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #assertRunning(): void {
     if (this.#closed || this.#stopping) throw new Error('epoxy: proxy is stopped');
   }
+}
+
+/** One human-readable line per listener, with its fields for machines. */
+function logListening(logger: Logger, l: ResolvedListener): void {
+  const target = l.mode === 'tcp' ? { pool: l.pool } : { routes: l.routes.length };
+  const to = l.mode === 'tcp' ? `to pool ${l.pool}` : `${l.routes.length} route${l.routes.length === 1 ? '' : 's'}`;
+  const scheme = l.mode === 'http' ? 'http://' : '';
+  logger.info({ listener: l.name, bind: l.bind, mode: l.mode, ...target }, `listening: ${l.name} on ${scheme}${l.bind} (${l.mode}, ${to})`);
 }
 
 function literalAddress(address: string): string {

@@ -792,7 +792,7 @@ describe('reload through the API', () => {
       }
     });
     for (let i = 0; i < 200 && !out.includes('epoxy running'); i++) await sleep(25);
-    expect(out).toContain(`admin server on http://127.0.0.1:${port}/`);
+    expect(out).toContain(`admin: http://127.0.0.1:${port}/ (dashboard, /stats, /metrics)`);
 
     writeFileSync(file, configText(web, port, [b.address]));
     const good = await call(port, 'POST', '/api/reload');

@@ -1,13 +1,15 @@
 /** `epoxy run`: loads a TypeScript config, proxies, and stops gracefully on SIGTERM / SIGINT. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import * as net from 'node:net';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
+import type { ServerResponse } from 'node:http';
+import { afterEach, expect, it } from 'vitest';
 
-import { connect, echoBackend, freePort, readBytes } from './helpers.js';
-import { httpBackend, request } from './http-helpers.js';
+import { connect, echoBackend, freePort, readBytes, sleep } from './helpers.js';
+import { httpBackend, request, type HttpBackend, type Reply } from './http-helpers.js';
 
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 
@@ -69,4 +71,192 @@ it('runs an HTTP config with routes', async () => {
   child.kill('SIGTERM');
   expect(((await exited) as [number | null])[0]).toBe(0);
   await web.close();
+});
+
+// ---- start lines, graceful stop with requests in flight ----
+
+type LogLine = Record<string, unknown> & { msg?: string };
+
+interface Run {
+  child: ChildProcess;
+  logs(): LogLine[];
+  output(): string;
+  /** The first log line that matches; fails after `timeoutMs` or when the process exits. */
+  waitForLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+}
+
+const runs: Run[] = [];
+const backends: HttpBackend[] = [];
+
+afterEach(async () => {
+  for (const r of runs.splice(0)) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+  await Promise.all(backends.splice(0).map((b) => b.close()));
+});
+
+/** `epoxy run` on a JSON-able config; resolves once its "epoxy running" line is out. */
+async function startRun(config: unknown): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'epoxy-run-'));
+  const file = join(dir, 'epoxy.config.mjs');
+  writeFileSync(file, `export default ${JSON.stringify(config, null, 2)};\n`);
+  const child = spawn(process.execPath, [cli, 'run', '--no-watch', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exit = once(child, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+    at: Date.now(),
+  }));
+  const logs = () =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as LogLine);
+  const run: Run = {
+    child,
+    logs,
+    output: () => out,
+    exit,
+    async waitForLog(match, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = logs().find(match);
+        if (found) return found;
+        if (Date.now() > deadline || child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`no matching log line within ${timeoutMs} ms; output:\n${out}`);
+        }
+        await sleep(20);
+      }
+    },
+  };
+  runs.push(run);
+  await run.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('epoxy running'));
+  return run;
+}
+
+/** An HTTP backend that answers nothing until release() (then `done`), so requests stay in flight. */
+async function holdingBackend(): Promise<HttpBackend & { release(): void }> {
+  const held: ServerResponse[] = [];
+  let released = false;
+  const b = await httpBackend('held', (_req, res) => (released ? res.end('done') : held.push(res)));
+  backends.push(b);
+  return Object.assign(b, {
+    release() {
+      released = true;
+      for (const res of held.splice(0)) res.end('done');
+    },
+  });
+}
+
+/** Resolves once the backend has `n` requests (they are in flight through the proxy). */
+async function inFlight(b: HttpBackend, n: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (b.seen.length < n) {
+    if (Date.now() > deadline) throw new Error(`backend saw ${b.seen.length} of ${n} requests`);
+    await sleep(10);
+  }
+}
+
+/** True once a connection to `port` is refused (a listener that closed); false after `ms`. */
+async function refusedWithin(port: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const outcome = await new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      s.on('connect', () => {
+        s.on('close', () => resolve('accepted'));
+        s.destroy();
+      });
+    });
+    if (outcome === 'ECONNREFUSED') return true;
+  }
+  return false;
+}
+
+function httpConfig(port: number, backend: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    listeners: [{ name: 'web', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'app' }] }],
+    pools: { app: { servers: [backend] } },
+    ...extra,
+  };
+}
+
+const stopping = (l: LogLine) => typeof l.msg === 'string' && l.msg.startsWith('stopping: listeners closed');
+
+it('prints one line per listener and the admin URL at start', async () => {
+  const [web, tcpPort, httpPort, adminPort] = [await httpBackend('web'), await freePort(), await freePort(), await freePort()];
+  backends.push(web);
+  const run = await startRun({
+    listeners: [
+      { name: 'db', bind: `127.0.0.1:${tcpPort}`, mode: 'tcp', pool: 'app' },
+      { name: 'web', bind: `127.0.0.1:${httpPort}`, mode: 'http', routes: [{ host: 'a.test', pool: 'app' }, { pool: 'app' }] },
+    ],
+    pools: { app: { servers: [web.address] } },
+    admin: { bind: `127.0.0.1:${adminPort}` },
+  });
+  const messages = run.logs().map((l) => l.msg);
+  expect(messages).toContain(`listening: db on 127.0.0.1:${tcpPort} (tcp, to pool app)`);
+  expect(messages).toContain(`listening: web on http://127.0.0.1:${httpPort} (http, 2 routes)`);
+  expect(run.logs().find((l) => l.admin !== undefined)).toMatchObject({
+    admin: `http://127.0.0.1:${adminPort}/`,
+    msg: `admin: http://127.0.0.1:${adminPort}/ (dashboard, /stats, /metrics)`,
+  });
+});
+
+it('SIGTERM with requests in flight: new connections are refused, every request completes, exit 0 within the grace', async () => {
+  const held = await holdingBackend();
+  const port = await freePort();
+  const graceMs = 8000;
+  const run = await startRun(httpConfig(port, held.address, { shutdownGraceMs: graceMs }));
+  const replies: Array<Promise<Reply>> = Array.from({ length: 5 }, (_, i) => request(port, { path: `/slow/${i}` }));
+  await inFlight(held, 5);
+
+  const signalled = Date.now();
+  run.child.kill('SIGTERM');
+  expect(await run.waitForLog(stopping)).toMatchObject({ graceMs });
+  expect(await refusedWithin(port, 2000)).toBe(true);
+  // Still running: the five requests hold it open.
+  expect(run.child.exitCode).toBe(null);
+
+  held.release();
+  for (const reply of await Promise.all(replies)) expect(reply).toMatchObject({ status: 200, body: Buffer.from('done') });
+  const { code, at } = await run.exit;
+  expect(code, run.output()).toBe(0);
+  expect(at - signalled).toBeLessThan(graceMs);
+  expect(run.logs().at(-1)?.msg).toBe('stopped');
+});
+
+it('cuts what is still in flight when shutdownGraceMs runs out, and still exits 0', async () => {
+  const held = await holdingBackend();
+  const port = await freePort();
+  const run = await startRun(httpConfig(port, held.address, { shutdownGraceMs: 400 }));
+  const replies = Array.from({ length: 2 }, (_, i) => request(port, { path: `/never/${i}` }).then(() => 'answered', () => 'cut'));
+  await inFlight(held, 2);
+
+  const signalled = Date.now();
+  run.child.kill('SIGTERM');
+  expect(await Promise.all(replies)).toEqual(['cut', 'cut']);
+  const { code, at } = await run.exit;
+  expect(code, run.output()).toBe(0);
+  // The config's grace, not the 10 s default.
+  expect(at - signalled).toBeGreaterThanOrEqual(350);
+  expect(at - signalled).toBeLessThan(5000);
+});
+
+it('a second SIGTERM during the drain exits at once with 1', async () => {
+  const held = await holdingBackend();
+  const port = await freePort();
+  const run = await startRun(httpConfig(port, held.address, { shutdownGraceMs: 60_000 }));
+  const reply = request(port, { path: '/stuck' }).catch(() => undefined);
+  await inFlight(held, 1);
+  run.child.kill('SIGTERM');
+  await run.waitForLog(stopping);
+  const signalled = Date.now();
+  run.child.kill('SIGTERM');
+  const { code, at } = await run.exit;
+  expect(code, run.output()).toBe(1);
+  expect(at - signalled).toBeLessThan(3000);
+  await reply;
 });

@@ -1,10 +1,28 @@
-import { readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative as relativePath, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
 import { describe, expect, it } from 'vitest';
 import type { ConfigIssue, ResolvedConfig } from '../src/config/types.js';
 import { resolveConfig, type ResolveOptions } from '../src/config/validate.js';
+
+/**
+ * The issues of a JSON-able config, found by a child process running as nobody (uid 65534): the
+ * way to see a permission check fail when the tests run as root.
+ */
+async function issuesAsNobody(input: unknown): Promise<ConfigIssue[]> {
+  const validate = new URL('../dist/config/validate.js', import.meta.url).pathname;
+  const script = `const { resolveConfig } = await import(${JSON.stringify(validate)});
+const r = await resolveConfig(${JSON.stringify(input)});
+console.log(JSON.stringify(r.ok ? 'valid' : r.issues));`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: '/' });
+  if (child.status !== 0) throw new Error(`child as nobody failed: ${child.stderr}`);
+  const result = JSON.parse(child.stdout) as ConfigIssue[] | 'valid';
+  if (result === 'valid') throw new Error('expected issues, config was valid');
+  return result;
+}
 
 /** A valid config to break one field at a time. */
 function base(): Record<string, any> {
@@ -83,6 +101,7 @@ describe('resolveConfig: valid configs and defaults', () => {
     expect(config.accessLog).toEqual({ mode: 'off', sampleRate: 0, destination: 'stdout' });
     expect(config.shutdownGraceMs).toBe(10_000);
     expect(config.select).toBeUndefined();
+    expect(Object.keys(config)).not.toContain('admin');
   });
 
   it('keeps explicit values, weights and the select hook', async () => {
@@ -872,6 +891,109 @@ describe('resolveConfig: timeouts, select, admin, engine', () => {
       const c = base();
       c['engine'] = { [key]: value };
       expect((await only(c)).path).toBe(`engine.${key}`);
+    }
+  });
+});
+
+describe('resolveConfig: access log', () => {
+  const withAccessLog = (accessLog: unknown) => ({ ...base(), accessLog });
+  const dir = mkdtempSync(join(tmpdir(), 'epoxy-config-'));
+
+  it('is off by default and with false; true is every request to stdout', async () => {
+    expect((await ok(withAccessLog(false))).accessLog).toEqual({ mode: 'off', sampleRate: 0, destination: 'stdout' });
+    expect((await ok(withAccessLog(true))).accessLog).toEqual({ mode: 'full', sampleRate: 1, destination: 'stdout' });
+  });
+
+  it('resolves the object form: full by default, sampled at 0.01 unless a rate is given', async () => {
+    expect((await ok(withAccessLog({}))).accessLog).toEqual({ mode: 'full', sampleRate: 1, destination: 'stdout' });
+    expect((await ok(withAccessLog({ mode: 'sampled' }))).accessLog).toMatchObject({ mode: 'sampled', sampleRate: 0.01 });
+    expect((await ok(withAccessLog({ mode: 'sampled', sampleRate: 1 }))).accessLog).toMatchObject({ sampleRate: 1 });
+    expect((await ok(withAccessLog({ mode: 'off', destination: 'stdout' }))).accessLog).toEqual({
+      mode: 'off',
+      sampleRate: 0,
+      destination: 'stdout',
+    });
+  });
+
+  it('resolves a file destination to an absolute path, relative ones from the working directory', async () => {
+    const file = join(dir, 'access.log');
+    expect((await ok(withAccessLog({ destination: file }))).accessLog.destination).toBe(file);
+    const relative = relativePath(process.cwd(), join(dir, 'relative.log'));
+    expect((await ok(withAccessLog({ destination: relative }))).accessLog.destination).toBe(join(dir, 'relative.log'));
+    // An existing file is appended to.
+    writeFileSync(join(dir, 'existing.log'), 'old line\n');
+    expect((await ok(withAccessLog({ destination: join(dir, 'existing.log') }))).accessLog.destination).toBe(join(dir, 'existing.log'));
+  });
+
+  it('checks mode and sampleRate at their paths', async () => {
+    expect(await only(withAccessLog({ mode: 'some' }))).toEqual({
+      path: 'accessLog.mode',
+      message: 'must be "off", "sampled" or "full", got string "some"',
+    });
+    for (const rate of [0, -0.5, 1.01, '0.1', Number.NaN]) {
+      const issue = await only(withAccessLog({ mode: 'sampled', sampleRate: rate }));
+      expect(issue.path).toBe('accessLog.sampleRate');
+      expect(issue.message).toMatch(/^must be a number above 0 and at most 1, got /);
+    }
+  });
+
+  it('rejects a sampleRate with any mode but sampled, saying which mode applies', async () => {
+    expect(await only(withAccessLog({ mode: 'full', sampleRate: 0.5 }))).toEqual({
+      path: 'accessLog.sampleRate',
+      message: 'is only used with mode "sampled", but the mode is "full"',
+    });
+    expect(await only(withAccessLog({ mode: 'off', sampleRate: 0.5 }))).toMatchObject({ path: 'accessLog.sampleRate' });
+    expect(await only(withAccessLog({ sampleRate: 0.5 }))).toEqual({
+      path: 'accessLog.sampleRate',
+      message: 'is only used with mode "sampled", but the mode is "full" by default (add mode: "sampled")',
+    });
+  });
+
+  it('checks the destination: an existing, writable directory, and not a directory itself', async () => {
+    expect(await only(withAccessLog({ destination: join(dir, 'missing', 'access.log') }))).toEqual({
+      path: 'accessLog.destination',
+      message: `directory ${join(dir, 'missing')} does not exist`,
+    });
+    expect(await only(withAccessLog({ destination: dir }))).toEqual({
+      path: 'accessLog.destination',
+      message: `${dir} is a directory; give a file path or "stdout"`,
+    });
+    writeFileSync(join(dir, 'plain'), '');
+    expect(await only(withAccessLog({ destination: join(dir, 'plain', 'access.log') }))).toEqual({
+      path: 'accessLog.destination',
+      message: `${join(dir, 'plain')} is not a directory`,
+    });
+    expect(await only(withAccessLog({ destination: '' }))).toMatchObject({ path: 'accessLog.destination' });
+  });
+
+  it('rejects a directory it may not write to', async () => {
+    const locked = mkdtempSync(join(tmpdir(), 'epoxy-locked-'));
+    chmodSync(locked, 0o555);
+    const config = withAccessLog({ destination: join(locked, 'access.log') });
+    // root writes anywhere, so as root the check runs in a child process as nobody.
+    const found = process.getuid?.() === 0 ? await issuesAsNobody(config) : await issues(config);
+    expect(found).toEqual([{ path: 'accessLog.destination', message: `cannot create ${join(locked, 'access.log')} in ${locked} (EACCES)` }]);
+  });
+
+  it('rejects unknown keys and values of the wrong type', async () => {
+    expect(await only(withAccessLog({ mdoe: 'full' }))).toEqual({
+      path: 'accessLog.mdoe',
+      message: 'unknown key "mdoe" (did you mean "mode"?)',
+    });
+    expect((await only(withAccessLog('full'))).message).toMatch(/^must be true, false or an object like/);
+  });
+});
+
+describe('resolveConfig: shutdownGraceMs', () => {
+  it('keeps a value from 0 to 3600000', async () => {
+    for (const value of [0, 1, 3_600_000]) expect((await ok({ ...base(), shutdownGraceMs: value })).shutdownGraceMs).toBe(value);
+  });
+
+  it('rejects anything else at its path', async () => {
+    for (const value of [-1, 3_600_001, 1.5, '10']) {
+      const issue = await only({ ...base(), shutdownGraceMs: value });
+      expect(issue.path).toBe('shutdownGraceMs');
+      expect(issue.message).toMatch(/^must be a whole number of milliseconds from 0 to 3600000, got /);
     }
   });
 });

@@ -30,6 +30,8 @@ let port: number;
 let ok: HttpBackend;
 let slow: HttpBackend;
 let dying: net.Server;
+/** Sends a response head and the first bytes of a long body, then nothing more. */
+let stalling: net.Server;
 
 beforeAll(async () => {
   const sink = new Writable({
@@ -47,6 +49,12 @@ beforeAll(async () => {
   dying = net.createServer((s) => s.once('data', () => s.destroy()));
   dying.listen(0, '127.0.0.1');
   await once(dying, 'listening');
+  stalling = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => s.write(`HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n${'x'.repeat(1000)}`));
+  });
+  stalling.listen(0, '127.0.0.1');
+  await once(stalling, 'listening');
   port = await freePort();
   proxy = await Proxy.start(
     {
@@ -59,6 +67,7 @@ beforeAll(async () => {
             { host: 'ok.test', pool: 'ok' },
             { host: 'slow.test', pool: 'slow' },
             { host: 'dying.test', pool: 'dying' },
+            { host: 'stalling.test', pool: 'stalling' },
           ],
         },
       ],
@@ -66,6 +75,7 @@ beforeAll(async () => {
         ok: { servers: [ok.address] },
         slow: { servers: [slow.address] },
         dying: { servers: [`127.0.0.1:${(dying.address() as net.AddressInfo).port}`], retries: 0 },
+        stalling: { servers: [`127.0.0.1:${(stalling.address() as net.AddressInfo).port}`] },
       },
       timeouts: { serverMs: 300 },
       accessLog: true,
@@ -79,6 +89,7 @@ afterAll(async () => {
   await ok.close();
   await slow.close();
   dying.close();
+  stalling.close();
 });
 
 async function recordFor(path: string): Promise<Access> {
@@ -117,7 +128,23 @@ it('a client that aborts while waiting is logged as a client abort', async () =>
   await sleep(100);
   s.resetAndDestroy();
   const a = await recordFor('/gone');
-  expect(a.termination[0]).toBe('C');
+  // Waiting for the response head: no status was sent.
+  expect(a).toMatchObject({ termination: 'CH', status: 0, pool: 'slow' });
+});
+
+it('a client that aborts in the middle of the response body is logged as CD, with the status it was sent', async () => {
+  const s = net.connect(port, '127.0.0.1');
+  await once(s, 'connect');
+  s.write('GET /cut HTTP/1.1\r\nHost: stalling.test\r\n\r\n');
+  // Wait for the head and some body: the response is under way when the client goes.
+  let received = '';
+  while (!received.includes('\r\n\r\nx')) received += ((await once(s, 'data')) as [Buffer])[0].toString('latin1');
+  expect(received).toMatch(/^HTTP\/1\.1 200 /);
+  s.resetAndDestroy();
+  const a = await recordFor('/cut');
+  expect(a).toMatchObject({ status: 200, termination: 'CD', pool: 'stalling' });
+  expect(a.bytesOut).toBeGreaterThan(1000);
+  expect(a.bytesOut).toBeLessThan(1_000_000);
 });
 
 it('400 for a malformed request is logged as a proxy refusal', async () => {

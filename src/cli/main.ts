@@ -22,10 +22,20 @@ Options:
   -h, --help       show this help
   --version        print the version
 
-\`epoxy run\` reloads its config without a restart on SIGHUP and, unless --no-watch is given,
-when the file changes on disk. A version that fails to load or validate is logged, problem by
-problem, and the running config stays. SIGINT or SIGTERM stops gracefully; a second one exits
-at once.
+\`epoxy run\` logs one line per listener and, when the config has \`admin\`, the admin URL.
+
+Signals (run):
+  SIGHUP           reload the config file (also on change, unless --no-watch); a version
+                   that fails to load or validate is logged problem by problem, and the
+                   running config stays
+  SIGTERM, SIGINT  stop gracefully: close the listeners, give sessions in flight up to
+                   shutdownGraceMs (default 10000) to finish, then exit 0; a second signal
+                   exits at once with 1
+
+Exit codes:
+  0  run: stopped by SIGTERM/SIGINT; check: the config is valid
+  1  the config is invalid, the proxy failed to start or to stop, or a fatal error
+  2  usage: unknown command or option, wrong number of config files
 
 Config files may be .ts, .mts, .js, .mjs or .json. The log level comes from EPOXY_LOG_LEVEL
 (default info).
@@ -113,6 +123,7 @@ async function run(file: string, options: { watch: boolean }): Promise<number> {
     `epoxy running ${file}, listening on ${binds.join(', ')}`,
   );
   const running = reloader;
+  // stop() without graceMs takes the running config's shutdownGraceMs, a reloaded one included.
   return shutdownOnSignal(logger, () => {
     running.close();
     return proxy.stop();

@@ -187,6 +187,20 @@ const adminSchema = z.strictObject(
   { error: expecting('an object like { bind: "127.0.0.1:9900" }') },
 );
 
+// Whether sampleRate suits the mode, and whether the destination's directory is writable, are
+// meaning checks (validate.ts).
+const rateError = (iss: { input?: unknown }) => `must be a number above 0 and at most 1, got ${describe(iss.input)}`;
+const accessLogObject = z.strictObject({
+  mode: z.enum(['off', 'sampled', 'full'], { error: expecting('"off", "sampled" or "full"') }).optional(),
+  sampleRate: z.number({ error: rateError }).gt(0, { error: rateError }).lte(1, { error: rateError }).optional(),
+  destination: nonEmpty('"stdout" or a file path').optional(),
+});
+
+const accessLog = z.union([z.boolean(), accessLogObject], {
+  error: (iss) =>
+    `must be true, false or an object like { mode: "sampled", sampleRate: 0.1, destination: "/var/log/epoxy/access.log" }, got ${describe(iss.input)}`,
+});
+
 const engineSchema = z.strictObject(
   {
     pipeSize: intIn(4096, 1_048_576).optional(),
@@ -210,8 +224,9 @@ export const configSchema = z.strictObject({
   pools: z.record(z.string(), poolSchema, { error: expecting('an object mapping pool names to pools') }),
   timeouts: timeoutsSchema.optional(),
   select: selectSchema.optional(),
-  accessLog: z.boolean({ error: (iss) => `must be true or false, got ${describe(iss.input)}` }).optional(),
+  accessLog: accessLog.optional(),
   admin: adminSchema.optional(),
+  shutdownGraceMs: intIn(0, 3_600_000, ' of milliseconds').optional(),
   engine: engineSchema.optional(),
 });
 
@@ -240,6 +255,7 @@ export type ListenerView = FieldsOf<typeof listenerView>;
 export type BalanceName = z.output<typeof balanceName>;
 export type BalanceView = BalanceName | ObjectView<typeof balanceObject.shape>;
 export type HealthView = ObjectView<typeof healthSchema.shape>;
+export type AccessLogView = ObjectView<typeof accessLogObject.shape>;
 
 export interface PoolView {
   balance?: BalanceView;
@@ -264,6 +280,11 @@ function objectView<S extends Record<string, z.ZodType>>(raw: unknown, shape: S)
   if (!fields || !isObject(raw)) return undefined;
   const given = new Set(Object.keys(raw).filter((key) => raw[key] !== undefined));
   return { ...fields, given };
+}
+
+/** The well-formed fields of an `accessLog` object; undefined for a boolean or a malformed value. */
+export function accessLogFields(raw: unknown): AccessLogView | undefined {
+  return objectView(raw, accessLogObject.shape);
 }
 
 export function listenerFields(raw: unknown): ListenerView | undefined {
@@ -309,6 +330,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   'pools/*/passive': Object.keys(passiveObject.shape),
   timeouts: Object.keys(timeoutsSchema.shape),
   admin: Object.keys(adminSchema.shape),
+  accessLog: Object.keys(accessLogObject.shape),
   engine: Object.keys(engineSchema.shape),
 };
 

@@ -39,6 +39,7 @@ export type Balance =
 export type ServerState = 'ready' | 'drain' | 'maint';
 
 export interface ServerConfig {
+  /** Where the server listens. Unique within its pool (after host names are resolved). */
   address: Address;
   /** Relative share of new connections (1–256, default 1). 0 is not allowed: remove or drain instead. */
   weight?: number;
@@ -90,7 +91,7 @@ export interface HealthCheckConfig {
 export interface PassiveHealthConfig {
   /** Errors within the window that eject a server (1–1000). Default 5. */
   errors?: number;
-  /** Default 10000. */
+  /** The span over which errors are counted. Default 10000. */
   windowMs?: number;
   /** How long an ejected server rests. Default 10000. */
   ejectMs?: number;
@@ -98,6 +99,7 @@ export interface PassiveHealthConfig {
   count5xx?: boolean;
 }
 
+/** The pool's wait queue for sessions when every eligible server is at its maxconn; FIFO. */
 export interface QueueConfig {
   /** A session waiting longer than this for a server under its maxconn gets 503 (HTTP) or is closed (TCP). Default 5000. */
   timeoutMs?: number;
@@ -105,9 +107,11 @@ export interface QueueConfig {
   limit?: number;
 }
 
+/** A pool of servers and how it balances, queues and checks them. */
 export interface PoolConfig {
   /** How a server is chosen for a new connection or request. Default `roundrobin` (smooth weighted). */
   balance?: Balance;
+  /** At least one: an address, or an object with the address and its weight, maxconn or state. */
   servers: Array<Address | ServerConfig>;
   /**
    * How many further servers to try when a connect fails before any byte was sent
@@ -137,6 +141,7 @@ export interface RouteConfig {
   host?: string;
   /** A path prefix such as `/v1/`; omitted: any path. Case-sensitive, matched on the raw target. */
   path?: string;
+  /** The pool that serves the requests this route matches. */
   pool: string;
 }
 
@@ -154,19 +159,26 @@ interface ListenerBase {
   maxconn?: number;
 }
 
+/** Forwards each TCP connection as a byte stream to a server of one pool. */
 export interface TcpListenerConfig extends ListenerBase {
+  /** TCP mode: bytes are passed through, spliced when large. */
   mode: 'tcp';
   /** The pool every connection goes to unless the select hook says otherwise. */
   pool: string;
 }
 
+/** Parses HTTP/1.1 and routes each request by Host and path; keep-alive on both sides. */
 export interface HttpListenerConfig extends ListenerBase {
+  /** HTTP/1.1 mode. */
   mode: 'http';
+  /** At least one, tried in order. */
   routes: RouteConfig[];
 }
 
+/** A listener is `mode: 'tcp'` or `mode: 'http'`. */
 export type ListenerConfig = TcpListenerConfig | HttpListenerConfig;
 
+/** Timeouts in milliseconds, each 1–86400000. */
 export interface TimeoutsConfig {
   /** Time allowed for a TCP connect to a server. Default 5000. */
   connectMs?: number;
@@ -184,6 +196,7 @@ export interface TimeoutsConfig {
 
 /** The HTTP request a select hook decides for (HTTP listeners only). */
 export interface HttpRequestInfo {
+  /** As sent, e.g. `GET`. */
   method: string;
   /** The request target as sent, e.g. `/user/fred/webapps/www.foo.com/reload?x=1`. */
   path: string;
@@ -199,6 +212,7 @@ export interface SelectContext {
   listener: string;
   /** The client's address, e.g. `127.0.0.1` or `::1`. */
   clientAddress: string;
+  /** The client's source port. */
   clientPort: number;
   /** Set for requests on HTTP listeners. */
   request?: HttpRequestInfo;
@@ -212,6 +226,7 @@ export interface SelectContext {
 
 /** What a select hook may ask of a running pool. */
 export interface PoolView {
+  /** The pool's name in the config. */
   readonly name: string;
   /**
    * The address of the server this pool's consistent hash sends `key` to now (normalized as the
@@ -229,11 +244,16 @@ export interface PoolView {
  */
 export type SelectResult = string | undefined;
 
+/** The select hook's signature: it may answer at once or with a promise. */
 export type SelectHook = (ctx: SelectContext) => SelectResult | Promise<SelectResult>;
 
+/** The whole config: what `epoxy.config.ts` exports. Unknown keys are errors, with a suggestion. */
 export interface EpoxyConfig {
+  /** Where clients connect: at least one; names unique, binds distinct. */
   listeners: ListenerConfig[];
+  /** Pools of servers by name (letters, digits, `_`, `.`, `-`): at least one. */
   pools: Record<string, PoolConfig>;
+  /** How long each phase of a session may take; every one has a default. */
   timeouts?: TimeoutsConfig;
   /**
    * Optional: decide the target in TypeScript. Called asynchronously and in batches: once per
@@ -250,25 +270,33 @@ export interface EpoxyConfig {
   admin?: AdminConfig;
   /**
    * Graceful stop (SIGTERM/SIGINT, or proxy.stop() without graceMs): listeners close at once and
-   * sessions in flight get this long to finish before they are cut. Default 10000.
+   * sessions in flight get this long to finish before they are cut (0–3600000). Default 10000.
    */
   shutdownGraceMs?: number;
   /** Data-plane tuning; the defaults suit most hosts. */
   engine?: EngineTuning;
 }
 
+/** The object form of `accessLog`. */
 export interface AccessLogConfig {
   /** `full`: every request; `sampled`: about `sampleRate` of them; `off`. Default `full`. */
   mode?: 'off' | 'sampled' | 'full';
-  /** For `sampled`: the fraction of requests logged, above 0 and at most 1. Default 0.01. */
+  /**
+   * For `sampled` only (an error with another mode): the fraction of requests logged, above 0
+   * and at most 1. Default 0.01. The engine draws each request at random.
+   */
   sampleRate?: number;
   /**
-   * `stdout` (default: with the other logs) or a file path, appended to. Logging never blocks the
-   * engine: when JS falls behind, lines are dropped and the drops counted and reported.
+   * `stdout` (default: through epoxy's logger, with the other logs, at level info) or a file
+   * path, appended to; relative paths start from the working directory, and the directory must
+   * exist and be writable. Each reload reopens the file (so SIGHUP after log rotation works).
+   * Logging never blocks the engine: when JS falls behind, lines are dropped and the drops
+   * counted (`stats().totals.logsDropped`) and reported with a warning.
    */
   destination?: string;
 }
 
+/** The admin HTTP server. */
 export interface AdminConfig {
   /** `host:port` of the admin server. Bind it to loopback unless `token` is set. */
   bind: Address;
@@ -281,6 +309,7 @@ export interface AdminConfig {
   token?: string;
 }
 
+/** Data-plane settings. */
 export interface EngineTuning {
   /** Capacity of each splice pipe in bytes (F_SETPIPE_SZ), default 262144. */
   pipeSize?: number;
