@@ -345,6 +345,38 @@ describe('retries of requests the server dropped', () => {
   });
 });
 
+describe('graceful stop', () => {
+  it('closes idle keep-alive connections at once and lets a request in flight finish with Connection: close', async () => {
+    const backend = await httpBackend('slow', (req, res) => {
+      setTimeout(() => res.end(`done ${req.url}\n`), req.url === '/slow' ? 400 : 0);
+    });
+    const port = await freePort();
+    const p = await Proxy.start(
+      { listeners: [{ name: 'l', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 's' }] }], pools: { s: { servers: [backend.address] } } },
+      { logger },
+    );
+    const idleAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    expect((await request(port, { path: '/warm', agent: idleAgent })).status).toBe(200); // now idle, kept open
+    const busyAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const inFlight = request(port, { path: '/slow', agent: busyAgent });
+    await sleep(100);
+    const t0 = Date.now();
+    await Promise.all([
+      p.stop({ graceMs: 5000 }),
+      inFlight.then((r) => {
+        expect(r.status).toBe(200);
+        expect(r.body.toString()).toBe('done /slow\n');
+        expect(r.headers['connection']).toBe('close');
+      }),
+    ]);
+    // Without closing the idle connection the stop would wait the whole 5 s grace.
+    expect(Date.now() - t0).toBeLessThan(2000);
+    idleAgent.destroy();
+    busyAgent.destroy();
+    await backend.close();
+  });
+});
+
 describe('pooled per-request state', () => {
   it('a close-delimited response does not poison the next transaction that reuses its state', async () => {
     // /close answers HTTP/1.0-style (no length, ends with the connection); /big with a length

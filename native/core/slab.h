@@ -62,6 +62,16 @@ class Slab {
 
   size_t size() const { return size_; }
 
+  // The keys of every live object, for a walk that may erase some of them.
+  std::vector<uint64_t> keys() const {
+    std::vector<uint64_t> out;
+    out.reserve(size_);
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].item) out.push_back(tag_ | (static_cast<uint64_t>(slots_[i].generation) << 32) | i);
+    }
+    return out;
+  }
+
  private:
   struct Slot {
     std::unique_ptr<T> item;

@@ -186,6 +186,7 @@ void Engine::stop_now(uint32_t grace_ms) {
   listeners_ready_ = false;
   if (!stopping_ || now_ + grace_ms < stop_deadline_) stop_deadline_ = now_ + grace_ms;
   stopping_ = true;
+  for (uint64_t key : sessions_.keys()) with_session(key, [](Session& s) { s.on_stop(); });
 }
 
 bool Engine::should_exit() { return stopping_ && (sessions_.size() == 0 || now_ >= stop_deadline_); }

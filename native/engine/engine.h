@@ -137,6 +137,7 @@ class Engine {
  public:
   // ---- used by sessions (engine thread only) ----
   int64_t now() const { return now_; }
+  bool stopping() const { return stopping_; }
   BufferPool& buffers() { return buffers_; }
   PipePool& pipes() { return pipes_; }
   EngineTotals& totals() { return totals_; }

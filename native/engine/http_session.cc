@@ -410,6 +410,14 @@ bool HttpSession::wait_for_server() {
   return true;
 }
 
+// A connection idle between requests closes at once (a keep-alive client would otherwise hold
+// the stop for the whole grace period); one with a request in flight finishes it and closes
+// (begin_response and finish_transaction see the engine stopping).
+void HttpSession::on_stop() {
+  bool idle = mode_ == Mode::Http && req_state_ == Req::Head && resp_state_ == Resp::Idle && in_len_ == 0;
+  if (idle) close();
+}
+
 void HttpSession::on_dequeue() {
   if (mode_ == Mode::Http && req_state_ == Req::Connect && !tx_->server_) {
     connect_next();
@@ -744,7 +752,7 @@ void HttpSession::begin_response() {
   // The client connection must end after this response when it asked for that, when the end of
   // the body is marked by the close, or when the request is still arriving (an early response).
   close_client_after_ = !client_keep_alive_ || resp_body_ == BodyKind::UntilClose || dechunk_ ||
-                        req_state_ != Req::Done || client_eof_;
+                        req_state_ != Req::Done || client_eof_ || engine_.stopping();
   server_reusable_ = tx_->resp_.keep_alive && resp_body_ != BodyKind::UntilClose;
 
   http::ResponseRewrite rw;
@@ -880,7 +888,7 @@ void HttpSession::finish_transaction() {
   req_state_ = Req::Head;
   req_start_ = last_activity_ = engine_.now();
   scan_ = 0;
-  if (close_client_after_ || client_eof_) {
+  if (close_client_after_ || client_eof_ || engine_.stopping()) {
     // Graceful end: the response is written; FIN, then drain whatever the client still sends.
     mode_ = Mode::Generated;
     return;

@@ -90,6 +90,7 @@ class HttpSession final : public Session {
   void run() override;
   void on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) override;
   void on_dequeue() override;
+  void on_stop() override;
 
  private:
   enum class Req { Head, Select, Connect, Body, Done };

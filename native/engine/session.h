@@ -57,6 +57,8 @@ class Session {
   // engine has already taken the session out of the queue; waiting again re-enters at the back
   // of the queue being rebuilt, which keeps the order of arrival.
   virtual void on_dequeue() = 0;
+  // The proxy is stopping: finish what is in flight, take nothing new. Default: carry on.
+  virtual void on_stop() {}
 
   Pool* queued_in() const { return queued_pool_; }
   // Takes the session out of its queue (the engine, when servicing it); idempotent.
