@@ -2,37 +2,20 @@
  * `epoxy run` reloading its config: the compiled CLI in a child process, edited files, SIGHUP,
  * real sockets. Needs dist/ (`npx tsc -p tsconfig.json`) and the addon in build/.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 
+import { runsKilledAfterEach, startEpoxyRun, type LogLine, type Run } from './epoxy-run.js';
 import { connect, freePort, namedBackend, readLine, sleep, type Backend } from './helpers.js';
-
-const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 
 /** Long enough for the 200 ms debounce and a reload to have happened, were one coming. */
 const QUIET_MS = 600;
 
-type LogLine = Record<string, unknown> & { msg?: string };
-
-interface Run {
-  child: ChildProcess;
-  file: string;
-  output(): string;
-  logs(): LogLine[];
-  /** Resolves with the first log line (from `from` on) that matches; fails after `timeoutMs`. */
-  waitForLog(match: (line: LogLine) => boolean, from?: number, timeoutMs?: number): Promise<LogLine>;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const running: Run[] = [];
+const running = runsKilledAfterEach();
 const backends: Backend[] = [];
 
 afterEach(async () => {
-  for (const r of running.splice(0)) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
   await Promise.all(backends.splice(0).map((b) => b.close()));
 });
 
@@ -50,39 +33,8 @@ function tcpConfig(ports: number[], servers: string[]): string {
 
 /** Starts `epoxy run <dir>/cfg.mjs` and waits for its "epoxy running" line (the watcher is up by then). */
 async function startRun(config: string, args: string[] = [], name = 'cfg.mjs'): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'epoxy-reload-'));
-  const file = join(dir, name);
-  writeFileSync(file, config);
-  const child = spawn(process.execPath, [cli, 'run', ...args, file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  const logs = (): LogLine[] =>
-    out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as LogLine);
-  const run: Run = {
-    child,
-    file,
-    output: () => out,
-    logs,
-    exit,
-    async waitForLog(match, from = 0, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = logs().slice(from).find(match);
-        if (found) return found;
-        if (Date.now() > deadline || child.exitCode !== null || child.signalCode !== null) {
-          throw new Error(`no matching log line within ${timeoutMs} ms; output:\n${out}`);
-        }
-        await sleep(20);
-      }
-    },
-  };
+  const run = await startEpoxyRun(config, args, name);
   running.push(run);
-  await run.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('epoxy running'));
   return run;
 }
 
@@ -239,7 +191,7 @@ it('ignores SIGHUP while draining, and stops without waiting for a reload in fli
   await run.waitForLog((l) => l.msg === 'SIGHUP ignored: stopping', mark);
   expect(alive(run)).toBe(true);
   session.destroy();
-  expect(await run.exit, run.output()).toEqual({ code: 0, signal: null });
+  expect(await run.exit, run.output()).toMatchObject({ code: 0, signal: null });
   expect(run.logs().filter((l) => l.msg === 'slow config loading')).toHaveLength(0);
 
   // SIGTERM while a reload is still loading the file: the stop does not wait for it.
@@ -249,7 +201,7 @@ it('ignores SIGHUP while draining, and stops without waiting for a reload in fli
   await again.waitForLog((l) => l.msg === 'slow config loading', mark);
   const started = Date.now();
   again.child.kill('SIGTERM');
-  expect(await again.exit, again.output()).toEqual({ code: 0, signal: null });
+  expect(await again.exit, again.output()).toMatchObject({ code: 0, signal: null });
   expect(Date.now() - started).toBeLessThan(3000);
   expect(again.logs().filter(reloaded)).toHaveLength(0);
 });

@@ -1,5 +1,5 @@
 /** `epoxy run`: loads a TypeScript config, proxies, and stops gracefully on SIGTERM / SIGINT. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,10 +8,9 @@ import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { afterEach, expect, it } from 'vitest';
 
+import { cli, runsKilledAfterEach, startEpoxyRun, type LogLine, type Run } from './epoxy-run.js';
 import { connect, echoBackend, freePort, readBytes, sleep } from './helpers.js';
 import { httpBackend, request, type HttpBackend, type Reply } from './http-helpers.js';
-
-const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 
 async function runUntilListening(config: string): Promise<{ child: ReturnType<typeof spawn>; output: () => string }> {
   const dir = mkdtempSync(join(tmpdir(), 'epoxy-run-'));
@@ -75,63 +74,17 @@ it('runs an HTTP config with routes', async () => {
 
 // ---- start lines, graceful stop with requests in flight ----
 
-type LogLine = Record<string, unknown> & { msg?: string };
-
-interface Run {
-  child: ChildProcess;
-  logs(): LogLine[];
-  output(): string;
-  /** The first log line that matches; fails after `timeoutMs` or when the process exits. */
-  waitForLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-}
-
-const runs: Run[] = [];
+const runs = runsKilledAfterEach();
 const backends: HttpBackend[] = [];
 
 afterEach(async () => {
-  for (const r of runs.splice(0)) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
   await Promise.all(backends.splice(0).map((b) => b.close()));
 });
 
-/** `epoxy run` on a JSON-able config; resolves once its "epoxy running" line is out. */
+/** `epoxy run --no-watch` on a JSON-able config; resolves once its "epoxy running" line is out. */
 async function startRun(config: unknown): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'epoxy-run-'));
-  const file = join(dir, 'epoxy.config.mjs');
-  writeFileSync(file, `export default ${JSON.stringify(config, null, 2)};\n`);
-  const child = spawn(process.execPath, [cli, 'run', '--no-watch', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exit = once(child, 'exit').then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-    at: Date.now(),
-  }));
-  const logs = () =>
-    out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as LogLine);
-  const run: Run = {
-    child,
-    logs,
-    output: () => out,
-    exit,
-    async waitForLog(match, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = logs().find(match);
-        if (found) return found;
-        if (Date.now() > deadline || child.exitCode !== null || child.signalCode !== null) {
-          throw new Error(`no matching log line within ${timeoutMs} ms; output:\n${out}`);
-        }
-        await sleep(20);
-      }
-    },
-  };
+  const run = await startEpoxyRun(`export default ${JSON.stringify(config, null, 2)};\n`, ['--no-watch']);
   runs.push(run);
-  await run.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('epoxy running'));
   return run;
 }
 
