@@ -7,28 +7,18 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 
 import { ConfigError } from './config/errors.js';
-import { isIPLiteral, normalizeAddress, parseAddress } from './config/address.js';
-import type { EpoxyConfig, PoolView, ResolvedAdmin, ResolvedConfig, ResolvedListener, ServerState } from './config/types.js';
+import type { EpoxyConfig, ResolvedAdmin, ResolvedConfig, ResolvedListener } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
 import { AccessLog, type AccessLogSwitch } from './log/access.js';
 import { createLogger } from './log/logger.js';
-import {
-  ADMIN,
-  SELECT_RECORD,
-  TARGET_POOL,
-  TARGET_SERVER,
-  native,
-  type NativeEngine,
-  type NativeEventBatch,
-  type NativeSnapshotSpec,
-} from './native.js';
+import { SELECT_RECORD, native, type NativeEngine, type NativeEventBatch, type NativeSnapshotSpec } from './native.js';
 import { AdminServer } from './admin/server.js';
 import type { AdminHost } from './admin/host.js';
-import type { HealthChange } from './health/active.js';
 import { PoolHealthChecks } from './health/pools.js';
-import { PoolRegistry, available, pickByHash, serverSpec, stateName, type PoolModel, type PoolPlan, type ServerModel } from './pools.js';
+import { PoolRegistry, type PoolPlan } from './pools.js';
+import { PoolControl, type PoolHandle, type ServerEvent } from './pool-control.js';
 import { SelectDispatcher } from './select.js';
-import type { ProxyStats, ServerStateName } from './stats.js';
+import type { ProxyStats } from './stats.js';
 
 export interface ProxyOptions {
   /** Where epoxy logs (pino). Default: JSON lines on stdout at EPOXY_LOG_LEVEL or info. */
@@ -54,62 +44,7 @@ export interface StopOptions {
   graceMs?: number;
 }
 
-export interface ServerInfo {
-  address: string;
-  weight: number;
-  /** 0: no limit. */
-  maxconn: number;
-  /** What it takes now; see ServerStateName. */
-  state: ServerStateName;
-}
-
-export interface AddServerOptions {
-  /** 1–256, default 1. */
-  weight?: number;
-  /** 0 (default): no limit. */
-  maxconn?: number;
-  /** Default `ready`. */
-  state?: ServerState;
-}
-
-/**
- * Live changes to one pool. They apply to new sessions at once, without a restart; sessions in
- * flight keep the server they have. Addresses are `ip:port` literals; methods that name a server
- * throw when the pool has no such server.
- */
-export interface PoolHandle {
-  readonly name: string;
-  /** Adds a server. Throws if the address is malformed or already in the pool. */
-  add(address: string, options?: number | AddServerOptions): void;
-  /** Removes a server: it gets no new sessions; sessions using it continue. False if absent. */
-  remove(address: string): boolean;
-  /** No new sessions; the ones in flight finish. Undo with ready(). */
-  drain(address: string): void;
-  /** No new sessions and no health checks (maintenance). Undo with ready(). */
-  maint(address: string): void;
-  /** Takes new sessions again (if healthy). */
-  ready(address: string): void;
-  setWeight(address: string, weight: number): void;
-  setMaxconn(address: string, maxconn: number): void;
-  /**
-   * The address of the server this pool's consistent hash sends `key` to now (a host, path,
-   * client address or header value, as the pool hashes), or undefined when no server is
-   * available. Throws if the pool does not hash. A select hook returning it reproduces the
-   * pool's choice for another key: `proxy.pool('apps').pick(domainFromPath)`.
-   */
-  pick(key: string): string | undefined;
-  servers(): ServerInfo[];
-}
-
-/** A server changed what it takes: by health checks, passive health or the operator. */
-export interface ServerEvent {
-  pool: string;
-  server: string;
-  state: ServerStateName;
-  /** `check` (active health), `passive` (errors seen in traffic), `admin` (drain/maint/ready). */
-  source: 'check' | 'passive' | 'admin';
-  reason: string;
-}
+export type { AddServerOptions, PoolHandle, ServerEvent, ServerInfo } from './pool-control.js';
 
 export interface ProxyEvents {
   server: [ServerEvent];
@@ -124,6 +59,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #config: ResolvedConfig;
   readonly #pools = new PoolRegistry();
   readonly #health: PoolHealthChecks;
+  readonly #control: PoolControl;
   readonly #access: AccessLog;
   readonly #statsWaiters = new Map<number, (json: string) => void>();
   #nextStatsToken = 1;
@@ -175,9 +111,17 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#logger = logger;
     this.#access = access;
     this.#reloadSource = reloadSource;
-    this.#health = new PoolHealthChecks(logger, (change) => this.#onCheckChange(change));
+    this.#health = new PoolHealthChecks(logger, (change) => this.#control.onCheckChange(change));
     const plan = this.#pools.plan(config.pools);
     this.#engine = new native.Engine(() => this.#onWake());
+    this.#control = new PoolControl({
+      pools: this.#pools,
+      engine: this.#engine,
+      health: this.#health,
+      logger,
+      running: () => !this.#closed && !this.#stopping,
+      emit: (event) => this.emit('server', event),
+    });
     this.#select = this.#makeSelect(config);
     // The threadsafe function stays unref'd: an engine with nothing to say never holds the
     // process open. Only #awaitEngine() refs it, while JS waits for an answer.
@@ -197,27 +141,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
 
   /** Live changes to a pool; throws if there is no pool of that name. */
   pool(name: string): PoolHandle {
-    if (!this.#pools.get(name)) throw new Error(`no pool named "${name}" (pools are: ${this.#pools.names().join(', ')})`);
-    // The model is looked up on every call: a reload replaces it.
-    const model = (): PoolModel => {
-      const m = this.#pools.get(name);
-      if (!m) throw new Error(`pool "${name}" is gone (removed by a reload)`);
-      return m;
-    };
-    const server = (address: string) => this.#server(model(), address);
-    return {
-      name,
-      add: (address, options) => this.#addServer(model(), address, typeof options === 'number' ? { weight: options } : (options ?? {})),
-      remove: (address) => this.#removeServer(model(), address),
-      drain: (address) => this.#setAdmin(model(), server(address), 'drain'),
-      maint: (address) => this.#setAdmin(model(), server(address), 'maint'),
-      ready: (address) => this.#setAdmin(model(), server(address), 'ready'),
-      setWeight: (address, weight) => this.#setWeight(model(), server(address), weight),
-      setMaxconn: (address, maxconn) => this.#setMaxconn(model(), server(address), maxconn),
-      pick: (key) => pickByHash(model(), key)?.address,
-      servers: () =>
-        model().servers.map((s) => ({ address: s.address, weight: s.weight, maxconn: s.maxconn, state: stateName(s) })),
-    };
+    return this.#control.handle(name);
   }
 
   /**
@@ -360,7 +284,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     if (this.#closed) return;
     const batch = this.#engine.takeEvents();
     this.#handleLogs(batch);
-    for (const change of batch.serverStates ?? []) this.#onPassiveChange(change.uid, change.ejected, change.reason);
+    for (const change of batch.serverStates ?? []) this.#control.onPassiveChange(change.uid, change.ejected, change.reason);
     if (batch.selects) {
       if (this.#select) this.#select.dispatch(batch.selects, batch.addresses ?? [], batch.requests ?? []);
       else this.#engine.selectReply(balancerReplies(batch.selects));  // parked before a reload removed the hook
@@ -433,7 +357,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       config.select,
       config.timeouts.selectMs,
       () => this.#config.listeners.map((l) => l.name),
-      { resolve: (result) => this.#resolveTarget(result), pool: (name) => this.#poolView(name) },
+      { resolve: (result) => this.#control.resolveTarget(result), pool: (name) => this.#control.view(name) },
       (pairs) => this.#engine.selectReply(pairs),
       this.#logger,
     );
@@ -465,114 +389,6 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     };
   }
 
-  #poolView(name: string): PoolView {
-    const handle = this.pool(name);
-    return { name, pick: (key) => handle.pick(key), available: () => handle.servers().filter((s) => s.state === 'up').map((s) => s.address) };
-  }
-
-  /** A hook's answer: a pool name, or the address of a server in some pool. */
-  #resolveTarget(result: string): number | undefined {
-    const pool = this.#pools.get(result);
-    if (pool) return TARGET_POOL | pool.uid;
-    const parsed = parseAddress(result);
-    if ('error' in parsed) return undefined;
-    const server = this.#pools.findServer(normalizeAddress(parsed.host, parsed.port));
-    return server ? (TARGET_SERVER | server.uid) >>> 0 : undefined;
-  }
-
-  #server(model: PoolModel, address: string): ServerModel {
-    const parsed = parseAddress(address);
-    const normalized = 'error' in parsed ? address : normalizeAddress(parsed.host, parsed.port);
-    const server = model.servers.find((s) => s.address === normalized);
-    if (!server) throw new Error(`pool "${model.name}" has no server ${normalized}`);
-    return server;
-  }
-
-  #addServer(model: PoolModel, address: string, options: AddServerOptions): void {
-    this.#assertRunning();
-    const normalized = literalAddress(address);
-    const weight = checkWeight(model.name, options.weight ?? 1);
-    const maxconn = checkMaxconn(model.name, options.maxconn ?? 0);
-    const state = options.state ?? 'ready';
-    if (!(state in ADMIN)) throw new RangeError(`pool "${model.name}": state must be ready, drain or maint, got ${String(state)}`);
-    if (model.servers.some((s) => s.address === normalized)) throw new Error(`pool "${model.name}" already has server ${normalized}`);
-    const server: ServerModel = { uid: this.#pools.newUid(), address: normalized, weight, maxconn, admin: state, up: true, ejected: false };
-    this.#engine.addServer(model.uid, serverSpec(server));
-    model.servers.push(server);
-    model.ring = undefined;
-    this.#health.sync([model]);
-    this.#logger.info({ pool: model.name, server: normalized, weight, maxconn, state }, 'server added');
-  }
-
-  #removeServer(model: PoolModel, address: string): boolean {
-    this.#assertRunning();
-    const parsed = parseAddress(address);
-    const normalized = 'error' in parsed ? address : normalizeAddress(parsed.host, parsed.port);
-    const index = model.servers.findIndex((s) => s.address === normalized);
-    if (index < 0) return false;
-    this.#engine.removeServer(model.servers[index]!.uid);
-    model.servers.splice(index, 1);
-    model.ring = undefined;
-    this.#health.sync([model]);
-    this.#logger.info({ pool: model.name, server: normalized }, 'server removed');
-    return true;
-  }
-
-  #setAdmin(model: PoolModel, server: ServerModel, state: ServerState): void {
-    this.#assertRunning();
-    if (server.admin === state) return;
-    const leavingMaint = server.admin === 'maint';
-    server.admin = state;
-    // Out of maintenance, checks start again from "up", as for a new server.
-    if (leavingMaint) server.up = true;
-    this.#engine.updateServer({ uid: server.uid, admin: ADMIN[state], up: server.up });
-    this.#health.sync([model]);
-    this.#announce(model, server, 'admin', `set to ${state}`);
-  }
-
-  #setWeight(model: PoolModel, server: ServerModel, weight: number): void {
-    this.#assertRunning();
-    server.weight = checkWeight(model.name, weight);
-    model.ring = undefined;
-    this.#engine.updateServer({ uid: server.uid, weight: server.weight });
-    this.#logger.info({ pool: model.name, server: server.address, weight }, 'server weight set');
-  }
-
-  #setMaxconn(model: PoolModel, server: ServerModel, maxconn: number): void {
-    this.#assertRunning();
-    server.maxconn = checkMaxconn(model.name, maxconn);
-    this.#engine.updateServer({ uid: server.uid, maxconn: server.maxconn });
-    this.#logger.info({ pool: model.name, server: server.address, maxconn }, 'server maxconn set');
-  }
-
-  #onCheckChange(change: HealthChange): void {
-    const pool = this.#pools.get(change.pool);
-    const server = pool?.servers.find((s) => s.address === change.address);
-    if (!pool || !server || this.#closed || this.#stopping) return;
-    server.up = change.up;
-    this.#engine.updateServer({ uid: server.uid, up: change.up });
-    this.#announce(pool, server, 'check', change.reason);
-  }
-
-  #onPassiveChange(uid: number, ejected: boolean, reason: string): void {
-    const found = this.#pools.byUid(uid);
-    if (!found) return;
-    found.server.ejected = ejected;
-    this.#announce(found.pool, found.server, 'passive', reason);
-  }
-
-  /** Logs a server's change of state and emits it as a `server` event. */
-  #announce(pool: PoolModel, server: ServerModel, source: ServerEvent['source'], reason: string): void {
-    const state = stateName(server);
-    const fields = { pool: pool.name, server: server.address, state, source, reason };
-    // The health checker logs its own verdicts, with the check's details.
-    if (source !== 'check') {
-      if (available(server)) this.#logger.info(fields, `server ${server.address} is ${state}`);
-      else this.#logger.warn(fields, `server ${server.address} is ${state}`);
-    }
-    this.emit('server', fields);
-  }
-
   #assertRunning(): void {
     if (this.#closed || this.#stopping) throw new Error('epoxy: proxy is stopped');
   }
@@ -584,29 +400,6 @@ function logListening(logger: Logger, l: ResolvedListener): void {
   const to = l.mode === 'tcp' ? `to pool ${l.pool}` : `${l.routes.length} route${l.routes.length === 1 ? '' : 's'}`;
   const scheme = l.mode === 'http' ? 'http://' : '';
   logger.info({ listener: l.name, bind: l.bind, mode: l.mode, ...target }, `listening: ${l.name} on ${scheme}${l.bind} (${l.mode}, ${to})`);
-}
-
-function literalAddress(address: string): string {
-  const parsed = parseAddress(address);
-  if ('error' in parsed) throw new Error(parsed.error);
-  if (!isIPLiteral(parsed.host)) {
-    throw new Error(`"${address}": live changes take an IP literal; resolve the host name first`);
-  }
-  return normalizeAddress(parsed.host, parsed.port);
-}
-
-function checkWeight(pool: string, weight: number): number {
-  if (!Number.isInteger(weight) || weight < 1 || weight > 256) {
-    throw new RangeError(`pool "${pool}": weight must be an integer 1–256, got ${weight}`);
-  }
-  return weight;
-}
-
-function checkMaxconn(pool: string, maxconn: number): number {
-  if (!Number.isInteger(maxconn) || maxconn < 0 || maxconn > 1_000_000) {
-    throw new RangeError(`pool "${pool}": maxconn must be an integer 0–1000000, got ${maxconn}`);
-  }
-  return maxconn;
 }
 
 /** Balancer answers (target 0) for every select record of a batch. */
