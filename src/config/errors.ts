@@ -14,3 +14,9 @@ export class ConfigError extends Error {
 export function formatIssues(issues: ConfigIssue[]): string {
   return issues.map((i) => `  ${i.path || '(config)'}: ${i.message}`).join('\n');
 }
+
+/** An error's code (`ENOENT`), or its message when it has none: short enough for a config issue. */
+export function errorCode(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -4,11 +4,11 @@
  * should not have to run `epoxy check` once per mistake.
  */
 import { promises as dns } from 'node:dns';
-import { constants as fsConstants, promises as fs } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { checkAccessLog, resolveAccessLog } from './access-log-config.js';
+import { errorCode } from './errors.js';
 import { isIPLiteral, isLoopback, normalizeAddress, parseAddress } from './address.js';
+import { checkHealth, resolveHealth } from './health-config.js';
 import {
-  accessLogFields,
   configSchema,
   describe,
   formatPath,
@@ -16,16 +16,13 @@ import {
   listenerFields,
   poolFields,
   type BalanceView,
-  type HealthView,
   type ListenerView,
   type ParsedConfig,
   type PoolView,
 } from './schema.js';
 import type {
   ConfigIssue,
-  ResolvedAccessLog,
   ResolvedConfig,
-  ResolvedHealthCheck,
   ResolvedListener,
   ResolvedPassive,
   ResolvedPool,
@@ -172,61 +169,6 @@ function checkHashBalance(path: string, b: Exclude<BalanceView, string>, issues:
     const allowed = "letters, digits and !#$%&'*+-.^_`|~";
     issues.push({ path: at, message: `must be a header name (${allowed}), got ${describe(b.header)}` });
   }
-}
-
-// ---- health checks ----
-
-const HEALTH_DEFAULTS = { path: '/', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 } as const;
-const HTTP_ONLY = ['path', 'host', 'expectStatus'] as const;
-// It goes into the request line as is: `GET <path> HTTP/1.1`.
-const REQUEST_PATH = /^\/[^\x00-\x20\x7f]*$/;
-
-/** A check is `http` when it says so or has a path. */
-function defaultHealthType(hasPath: boolean): 'tcp' | 'http' {
-  return hasPath ? 'http' : 'tcp';
-}
-
-function checkHealth(path: string, h: HealthView, issues: ConfigIssue[]): void {
-  // A malformed `type` is reported by the shape check; the checks that depend on it wait.
-  const type = h.given.has('type') ? h.type : defaultHealthType(h.given.has('path'));
-  if (type === 'tcp') checkTcpHealth(path, h, issues);
-  else checkHttpHealth(path, h, issues);
-  checkHealthTimeout(path, h, issues);
-}
-
-/** Path, host and expectStatus would be ignored by a check that only connects. */
-function checkTcpHealth(path: string, h: HealthView, issues: ConfigIssue[]): void {
-  const why = h.given.has('type')
-    ? 'but this check has type "tcp"'
-    : 'and without a path this check is "tcp" (add type: "http")';
-  for (const key of HTTP_ONLY) {
-    if (h[key] !== undefined) issues.push({ path: `${path}.${key}`, message: `is only used by http checks, ${why}` });
-  }
-}
-
-function checkHttpHealth(path: string, h: HealthView, issues: ConfigIssue[]): void {
-  if (h.path !== undefined && !REQUEST_PATH.test(h.path)) {
-    const message = `must start with "/" and have no spaces or control characters, got ${describe(h.path)}`;
-    issues.push({ path: `${path}.path`, message });
-  }
-  if (h.host !== undefined && !isHostHeader(h.host)) {
-    issues.push({ path: `${path}.host`, message: `must be a host name or host:port, got ${describe(h.host)}` });
-  }
-}
-
-/** A Host header value: a host name or an IP literal (`[v6]`), with or without `:port`. */
-function isHostHeader(text: string): boolean {
-  const hasPort = text.startsWith('[') ? !text.endsWith(']') : text.includes(':');
-  return !('error' in parseAddress(hasPort ? text : `${text}:80`));
-}
-
-/** A check must finish before the next one starts. */
-function checkHealthTimeout(path: string, h: HealthView, issues: ConfigIssue[]): void {
-  if (h.timeoutMs === undefined) return;
-  const intervalMs = h.given.has('intervalMs') ? h.intervalMs : HEALTH_DEFAULTS.intervalMs;
-  if (intervalMs === undefined || h.timeoutMs <= intervalMs) return;
-  const which = h.given.has('intervalMs') ? `intervalMs (${intervalMs})` : `intervalMs (${intervalMs} by default)`;
-  issues.push({ path: `${path}.timeoutMs`, message: `must be at most ${which}, got ${h.timeoutMs}` });
 }
 
 function checkServers(name: string, pool: PoolView, addresses: AddressMap, issues: ConfigIssue[]): void {
@@ -388,66 +330,6 @@ function checkAdmin(
   }
 }
 
-// ---- access log ----
-
-const ACCESS_LOG_DEFAULTS = { mode: 'full', sampleRate: 0.01 } as const;
-
-async function checkAccessLog(raw: unknown, issues: ConfigIssue[]): Promise<void> {
-  const view = accessLogFields(raw);
-  if (!view) return;
-  // A malformed mode is reported by the shape check; what depends on it waits.
-  const mode = view.given.has('mode') ? view.mode : ACCESS_LOG_DEFAULTS.mode;
-  if (view.sampleRate !== undefined && mode !== undefined && mode !== 'sampled') {
-    const which = view.given.has('mode') ? `"${mode}"` : `"${mode}" by default (add mode: "sampled")`;
-    issues.push({ path: 'accessLog.sampleRate', message: `is only used with mode "sampled", but the mode is ${which}` });
-  }
-  if (view.destination !== undefined && view.destination !== 'stdout') {
-    const problem = await fileDestinationProblem(resolvePath(view.destination));
-    if (problem) issues.push({ path: 'accessLog.destination', message: problem });
-  }
-}
-
-/**
- * Why epoxy could not append to `file`, or undefined if it can. Checked when the config loads so
- * that `epoxy check` finds a typo in a log directory, not the first request.
- */
-async function fileDestinationProblem(file: string): Promise<string | undefined> {
-  const stat = await fs.stat(file).catch((err: unknown) => errorCode(err));
-  if (typeof stat !== 'string') {
-    if (stat.isDirectory()) return `${file} is a directory; give a file path or "stdout"`;
-    return writable(file, fsConstants.W_OK, `cannot write to ${file}`);
-  }
-  // ENOTDIR: some parent is a file; the directory check below says which.
-  if (stat !== 'ENOENT' && stat !== 'ENOTDIR') return `cannot use ${file} (${stat})`;
-  // The file is created on first open; its directory must exist and let us create it.
-  const dir = dirname(file);
-  const dirStat = await fs.stat(dir).catch((err: unknown) => errorCode(err));
-  if (typeof dirStat === 'string') {
-    return dirStat === 'ENOENT' || dirStat === 'ENOTDIR' ? `directory ${dir} does not exist` : `cannot use directory ${dir} (${dirStat})`;
-  }
-  if (!dirStat.isDirectory()) return `${dir} is not a directory`;
-  return writable(dir, fsConstants.W_OK | fsConstants.X_OK, `cannot create ${file} in ${dir}`);
-}
-
-async function writable(path: string, mode: number, what: string): Promise<string | undefined> {
-  try {
-    await fs.access(path, mode);
-    return undefined;
-  } catch (err) {
-    return `${what} (${errorCode(err)})`;
-  }
-}
-
-/** `true` is every request to stdout; a relative file path is taken from the working directory. */
-function resolveAccessLog(a: ParsedConfig['accessLog']): ResolvedAccessLog {
-  if (a === undefined || a === false) return { mode: 'off', sampleRate: 0, destination: 'stdout' };
-  if (a === true) return { mode: 'full', sampleRate: 1, destination: 'stdout' };
-  const mode = a.mode ?? ACCESS_LOG_DEFAULTS.mode;
-  const sampleRate = mode === 'sampled' ? (a.sampleRate ?? ACCESS_LOG_DEFAULTS.sampleRate) : mode === 'full' ? 1 : 0;
-  const destination = a.destination === undefined || a.destination === 'stdout' ? 'stdout' : resolvePath(a.destination);
-  return { mode, sampleRate, destination };
-}
-
 // ---- output ----
 
 /** Only called for a config without issues, so every address in it resolved. */
@@ -530,20 +412,6 @@ function resolvePassive(p: ParsedPool['passive']): ResolvedPassive | null {
   };
 }
 
-function resolveHealth(h: NonNullable<ParsedPool['health']>): ResolvedHealthCheck {
-  const intervalMs = h.intervalMs ?? HEALTH_DEFAULTS.intervalMs;
-  return {
-    type: h.type ?? defaultHealthType(h.path !== undefined),
-    path: h.path ?? HEALTH_DEFAULTS.path,
-    host: h.host ?? '',
-    expectStatus: typeof h.expectStatus === 'number' ? [h.expectStatus] : (h.expectStatus ?? []),
-    intervalMs,
-    timeoutMs: h.timeoutMs ?? Math.min(HEALTH_DEFAULTS.timeoutMs, intervalMs),
-    rise: h.rise ?? HEALTH_DEFAULTS.rise,
-    fall: h.fall ?? HEALTH_DEFAULTS.fall,
-  };
-}
-
 function resolveTimeouts(t: NonNullable<ParsedConfig['timeouts']>): ResolvedTimeouts {
   const clientMs = t.clientMs ?? 30_000;
   return {
@@ -583,9 +451,4 @@ function inConfigOrder(issues: ConfigIssue[], pools: Array<[string, unknown]>): 
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function errorCode(err: unknown): string {
-  if (isRecord(err) && typeof err['code'] === 'string') return err['code'];
-  return err instanceof Error ? err.message : String(err);
 }
