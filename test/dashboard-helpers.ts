@@ -174,7 +174,7 @@ export function madeUpRead(k: number, evilName: string): StatsView {
     bind: '127.0.0.1:8080',
     mode: 'http',
     state: 'open',
-    sessions: { current: 3, total: 50 + 10 * k, max: 0 },
+    sessions: { current: 3, total: 50 + 10 * k, max: 100 },
     acceptErrors: 0,
     requests: { total: 100 + 40 * k },
     responses: { none: 0, '1xx': 0, '2xx': 100 + 34 * k, '3xx': 0, '4xx': 2 * k, '5xx': 4 * k },

@@ -259,6 +259,7 @@ describe('dashboard in headless Chromium', () => {
     });
     await page.goto(`${origin}/`);
     const expected: Record<string, string> = {
+      'listener-web-connections': '3',
       'listener-web-rate': '20.0',
       'listener-web-bytes-in-rate': '2.0 KiB/s',
       'listener-web-bytes-out-rate': '1.5 MiB/s',
@@ -279,6 +280,7 @@ describe('dashboard in headless Chromium', () => {
     const shown = async () => Object.fromEntries(await Promise.all(Object.keys(expected).map(async (id) => [id, await textOf(page, id)] as const)));
     await expect.poll(shown, poll).toEqual(expected);
     expect(await textOf(page, 'uptime')).toMatch(/^\d+s$/);
+    expect(await page.getByText('of 100', { exact: true }).count()).toBe(1);
     for (const [i, state] of (['up', 'drain', 'maint', 'down', 'ejected'] as const).entries()) {
       expect(await stateOf(page, `server-web-10.0.0.${i + 1}:80-state`)).toEqual({ text: state, colour: STATE_COLOURS[state] });
     }

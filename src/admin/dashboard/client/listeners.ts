@@ -28,8 +28,10 @@ function createListener(l) {
     }
     box.append(el('dt', null, label), dd);
     grid.append(box);
+    return dd;
   }
-  add('connections', 'connections now');
+  f.connectionsMax = el('span', 'unit');
+  add('connections', 'connections now').append(f.connectionsMax);
   add('rate', http ? 'requests' : 'new connections', http ? 'req/s' : 'conn/s');
   add(http ? 'requests-total' : 'sessions-total', http ? 'requests total' : 'connections total');
   add('bytes-in-rate', 'in, from clients');
@@ -57,7 +59,8 @@ function labelled(label, spark) {
 function updateListener(view, l, r, fresh) {
   const f = view.f;
   showState(f.state, l.state);
-  show(f.connections, fmtCount(l.sessions.current) + (l.sessions.max > 0 ? ' / ' + fmtCount(l.sessions.max) : ''), l.sessions.current);
+  show(f.connections, fmtCount(l.sessions.current), l.sessions.current);
+  f.connectionsMax.textContent = l.sessions.max > 0 ? 'of ' + fmtCount(l.sessions.max) : '';
   show(f.rate, fmtRate(r.rate), r.rate);
   if (view.http) show(f['requests-total'], fmtCount(l.requests.total), l.requests.total);
   else show(f['sessions-total'], fmtCount(l.sessions.total), l.sessions.total);
