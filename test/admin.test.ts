@@ -350,13 +350,17 @@ describe('GET /stats and GET /metrics', () => {
     expect(m.value('epoxy_server_state', { pool: 'p', server: dead, state: 'down' })).toBe(1);
   });
 
-  it('serves a placeholder page at / linking /stats and /metrics', async () => {
+  it('serves the dashboard at /: one document, linking /stats and /metrics, that may load nothing else', async () => {
     const { port } = await trafficSetup();
     const r = await call(port, 'GET', '/');
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('text/html; charset=utf-8');
-    expect(r.text).toContain('href="/stats"');
-    expect(r.text).toContain('href="/metrics"');
+    expect(r.text).toContain('href="./stats"');
+    expect(r.text).toContain('href="./metrics"');
+    // Its script and style are inline and allowed by hash; it connects to its own origin only.
+    expect(r.text).toMatch(/<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'sha256-[^']+'; style-src 'sha256-[^']+'; connect-src 'self';/);
+    expect(r.text).not.toMatch(/<(script|link)[^>]+(src|href)="(https?:)?\/\//);
+    // What the page does in a browser: test/dashboard.test.ts.
     const head = await call(port, 'HEAD', '/stats');
     expect(head.status).toBe(200);
     expect(head.text).toBe('');

@@ -1,28 +1,53 @@
 /**
- * GET /: the page a browser gets at the admin URL. A placeholder with links until the live
- * dashboard replaces this module (same export: a function returning the whole HTML document).
+ * GET /: the live dashboard. One self-contained document: its style and script are inline, and
+ * the only request it makes is ./stats, once a second, so it works offline and needs no build
+ * step. A Content-Security-Policy allows exactly that: this script and this stylesheet (by
+ * hash), connections to the page's own origin, nothing else; the browser enforces it rather than
+ * trusting that no string from /stats ever becomes markup.
  */
-import { epoxyVersion } from '../version.js';
+import { createHash } from 'node:crypto';
 
+import { dashboardBody } from './dashboard/markup.js';
+import { dashboardScript } from './dashboard/script.js';
+import { dashboardStyle } from './dashboard/style.js';
+
+let page: string | undefined;
+
+/** The whole HTML document (built once: it does not depend on the proxy's state). */
 export function dashboardHtml(): string {
+  page ??= buildPage();
+  return page;
+}
+
+function buildPage(): string {
+  const csp = [
+    "default-src 'none'",
+    `script-src '${sha256(dashboardScript)}'`,
+    `style-src '${sha256(dashboardStyle)}'`,
+    "connect-src 'self'",
+    // The favicon below is a data: URL, so the browser asks for no /favicon.ico.
+    'img-src data:',
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>epoxy admin</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<title>epoxy</title>
+<link rel="icon" href="data:,">
+<style>${dashboardStyle}</style>
 </head>
 <body>
-<h1>epoxy ${escapeHtml(epoxyVersion())}</h1>
-<ul>
-<li><a href="/stats">/stats</a>: listeners, pools and servers as JSON</li>
-<li><a href="/metrics">/metrics</a>: Prometheus metrics</li>
-</ul>
+${dashboardBody}
+<script>${dashboardScript}</script>
 </body>
 </html>
 `;
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+function sha256(text: string): string {
+  return `sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}`;
 }
