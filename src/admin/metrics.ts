@@ -178,6 +178,7 @@ function defineMetrics(m: ProxyMetrics): void {
   m.counter('epoxy_pool_sessions_total', 'Sessions (TCP connections, HTTP requests) assigned to the pool.', P, each(pools, (p) => p.sessions));
   m.gauge('epoxy_pool_active_sessions', 'Sessions of the pool in progress now.', P, each(pools, (p) => p.active));
   m.counter('epoxy_pool_no_server_total', 'Sessions closed because no server of the pool could be reached.', P, each(pools, (p) => p.noServer));
+  m.counter('epoxy_pool_retries_total', 'New attempts after a failed connect, or after a server dropped a request unanswered.', P, each(pools, (p) => p.retries));
   m.gauge('epoxy_pool_queue_length', 'Sessions waiting now for a server under its maxconn.', P, each(pools, (p) => p.queued));
   m.counter('epoxy_pool_queued_total', 'Sessions that waited in the queue.', P, each(pools, (p) => p.queuedTotal));
   m.counter('epoxy_pool_queue_timeouts_total', 'Sessions that gave up waiting in the queue (503 or closed).', P, each(pools, (p) => p.queueTimeouts));

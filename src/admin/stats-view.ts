@@ -78,6 +78,8 @@ export interface PoolView {
   requests: { total: number };
   /** Sessions closed because no server could be reached. */
   noServer: number;
+  /** New attempts after a failed connect, or after a server dropped a request unanswered. */
+  retries: number;
   queue: { length: number; total: number; timeouts: number; full: number };
   servers: ServerView[];
 }
@@ -150,6 +152,7 @@ function poolView(p: PoolStats, bounds: number[], check: (address: string) => Ch
     sessions: { current: p.active, total: p.sessions },
     requests: { total: sum(p.servers, (s) => s.requests) },
     noServer: p.noServer,
+    retries: p.retries,
     queue: { length: p.queued, total: p.queuedTotal, timeouts: p.queueTimeouts, full: p.queueFull },
     servers,
   };
