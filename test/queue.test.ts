@@ -71,7 +71,7 @@ describe('server maxconn and the pool queue', () => {
   it('refuses at once with 503 when the queue is at its limit', async () => {
     const backend = await slowBackend(600);
     const port = await freePort();
-    await start({
+    const proxy = await start({
       listeners: [{ name: 'web', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'p' }] }],
       pools: { p: { servers: [{ address: backend.address, maxconn: 1 }], queue: { timeoutMs: 5000, limit: 2 } } },
     });
@@ -79,6 +79,8 @@ describe('server maxconn and the pool queue', () => {
     await sleep(50);
     const queued = [1, 2].map((i) => request(port, { headers: { 'x-seq': String(i) } }));
     await sleep(50);
+    const pool = (await proxy.stats()).pools[0]!;
+    expect([pool.active, pool.queued]).toEqual([3, 2]); // requests on the pool now: 1 served, 2 waiting
     const t0 = Date.now();
     const refused = await request(port, { headers: { 'x-seq': '3' } });
     expect(refused.status).toBe(503);

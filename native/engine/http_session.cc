@@ -59,6 +59,7 @@ void reset_head(Head& head) {
 }
 
 void HttpTx::reset() {
+  if (pool_) --pool_->active;  // the transaction's request no longer counts on its pool
   reset_head(req_);
   method_.clear();
   path_.clear();
@@ -307,6 +308,7 @@ void HttpSession::route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<
     pool = route->pool;
   }
   tx_->pool_ = std::move(pool);
+  ++tx_->pool_->active;
   tx_->forced_ = std::move(forced);
   tx_->hash_key_ = hash_key_for(*tx_->pool_, path_of(tx_->path_));
   ++tx_->pool_->sessions;
