@@ -220,6 +220,19 @@ describe('http checks', () => {
   });
 });
 
+describe('interim responses', () => {
+  it('judges the final status after 1xx interim heads (100 Continue, 103 Early Hints)', async () => {
+    const interim = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n';
+    let final = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
+    const b = await backend((socket) => socket.end(interim + final));
+    const { checker, until } = startChecker({ ...HTTP, fall: 1, rise: 1 }, [b.address]);
+    await waitFor(() => (checker.status(b.address)?.consecutiveOk ?? 0) >= 2, 'two good checks');
+    expect(checker.status(b.address)?.lastCheck?.reason).toBe('status 200');
+    final = 'HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n';
+    expect((await until((c) => !c.up)).change.reason).toBe('status 500 (expected 200–399)');
+  });
+});
+
 describe('lifecycle', () => {
   it('setServers starts added servers, cancels a removed one\'s check in flight, and reports nothing for it', async () => {
     const good = await httpBackend(respond(200));

@@ -309,6 +309,8 @@ function judgeHead(head: Buffer, expectStatus: readonly number[]): (CheckResult 
   const match = /^HTTP\/1\.[01] ([1-9][0-9]{2})(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/.exec(statusLine);
   if (!match?.[1]) return { ok: false, garbled: true, reason: `bad response: status line ${quote(head)}` };
   const status = Number(match[1]);
+  // 1xx heads (100 Continue, 103 Early Hints) are interim: the final response follows them.
+  if (status < 200) return judgeHead(head.subarray(end + 4), expectStatus);
   const ok = expectStatus.length === 0 ? status >= 200 && status <= 399 : expectStatus.includes(status);
   const expected = expectStatus.length === 0 ? '200–399' : expectStatus.join(', ');
   return ok ? { ok, reason: `status ${status}` } : { ok, reason: `status ${status} (expected ${expected})` };
