@@ -45,7 +45,9 @@ export async function startBackend(handler: (socket: net.Socket) => void, option
     socket.on('error', () => {});
     handler(socket);
   });
-  server.listen(0, '127.0.0.1');
+  // A deep backlog like the proxy's own: with node's default (511) a burst of 1,000 connects can
+  // overflow the accept queue, and the kernel then resets a connection the proxy already uses.
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
   await once(server, 'listening');
   const { port } = server.address() as net.AddressInfo;
   return {
