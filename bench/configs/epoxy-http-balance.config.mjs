@@ -1,12 +1,10 @@
 // epoxy in HTTP mode over four servers (the bench's nginx listens on 127.0.0.1-4), for the
 // balancer scenario. BENCH_BALANCE: roundrobin, leastconn, p2c, hash (consistent hash by Host),
 // or hook (round robin pool, but every request is decided by the select hook below).
-import { writeFileSync } from 'node:fs';
+import { benchPorts, markHookCalled } from './bench-env.mjs';
 
-const listen = process.env.BENCH_LISTEN_PORT;
-const backend = process.env.BENCH_BACKEND_PORT;
+const { listen, backend } = benchPorts();
 const mode = process.env.BENCH_BALANCE ?? 'roundrobin';
-if (!listen || !backend) throw new Error('set BENCH_LISTEN_PORT and BENCH_BACKEND_PORT');
 
 const servers = [1, 2, 3, 4].map((i) => `127.0.0.${i}:${backend}`);
 const balance = mode === 'hash' ? { hash: 'host' } : mode === 'hook' ? 'roundrobin' : mode;
@@ -14,12 +12,8 @@ const balance = mode === 'hash' ? { hash: 'host' } : mode === 'hook' ? 'roundrob
 // The hook round-robins over the servers that are up, returning an address: the whole path a
 // TypeScript decision takes (parked request, batch to JS, answer resolved to a server).
 let next = 0;
-let marked = false;
 function hook(ctx) {
-  if (!marked) {
-    marked = true;
-    if (process.env.BENCH_HOOK_MARKER) writeFileSync(process.env.BENCH_HOOK_MARKER, String(process.pid));
-  }
+  markHookCalled();
   const up = ctx.pool('backend').available();
   return up[next++ % up.length];
 }

@@ -1,9 +1,9 @@
 // epoxy in HTTP mode with its native balancer, for the HTTP scenarios. The harness runs
 // `epoxy check` on this file first and reports epoxy's HTTP cells as "n/a" while that fails (an
 // epoxy without HTTP mode). Keep-alive on both sides, server connections pooled by epoxy.
-const listen = process.env.BENCH_LISTEN_PORT;
-const backend = process.env.BENCH_BACKEND_PORT;
-if (!listen || !backend) throw new Error('set BENCH_LISTEN_PORT and BENCH_BACKEND_PORT');
+import { benchPorts } from './bench-env.mjs';
+
+const { listen, backend } = benchPorts();
 
 export default {
   listeners: [{ name: 'bench', bind: `127.0.0.1:${listen}`, mode: 'http', routes: [{ pool: 'backend' }] }],
