@@ -70,9 +70,7 @@ void Engine::note_server_error(Server& s, const char* what) {
 void Engine::eject(Server& s, const char* what) {
   const PassiveSpec& p = s.pool->passive;
   std::string reason = std::to_string(p.errors) + " errors within " + std::to_string(p.window_ms) + " ms, the last: " + what;
-  bool another = std::any_of(s.pool->servers.begin(), s.pool->servers.end(),
-                             [&](const auto& o) { return o.get() != &s && o->available(now_); });
-  if (!another) {
+  if (!another_available(*s.pool, s, now_, {})) {
     // Ejecting the last server would turn every request into a 503; keep trying it.
     JsonWriter w;
     w.field("msg", "not ejecting the last available server").field("pool", s.pool->name).field("server", s.address);

@@ -81,17 +81,21 @@ void Session::arm_timer() {
   }
 }
 
+namespace {
+// May take this session now (maxconn aside): available and not tried already.
+bool untried_available(const Server& s, int64_t now, const std::vector<uint32_t>& tried) {
+  return s.available(now) && std::find(tried.begin(), tried.end(), s.uid) == tried.end();
+}
+}  // namespace
+
 bool another_available(const Pool& pool, const Server& except, int64_t now, const std::vector<uint32_t>& tried) {
-  return std::any_of(pool.servers.begin(), pool.servers.end(), [&](const auto& s) {
-    return s.get() != &except && s->available(now) && std::find(tried.begin(), tried.end(), s->uid) == tried.end();
-  });
+  return std::any_of(pool.servers.begin(), pool.servers.end(),
+                     [&](const auto& s) { return s.get() != &except && untried_available(*s, now, tried); });
 }
 
 Pick pick_server(Pool& pool, int64_t now, const std::vector<uint32_t>& tried, std::shared_ptr<Server>& forced,
                  std::string_view hash_key) {
-  auto usable = [&tried, now](const Server& s) {
-    return s.available(now) && std::find(tried.begin(), tried.end(), s.uid) == tried.end();
-  };
+  auto usable = [&tried, now](const Server& s) { return untried_available(s, now, tried); };
   if (forced) {
     if (usable(*forced)) {
       if (forced->full()) return {nullptr, true};
