@@ -3,13 +3,12 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import * as net from 'node:net';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { afterEach, expect, it } from 'vitest';
 
 import { cli, runsKilledAfterEach, startEpoxyRun, type LogLine, type Run } from './epoxy-run.js';
-import { connect, echoBackend, freePort, readBytes, sleep } from './helpers.js';
+import { connect, echoBackend, freePort, readBytes, refusedWithin, sleep } from './helpers.js';
 import { httpBackend, request, type HttpBackend, type Reply } from './http-helpers.js';
 
 async function runUntilListening(config: string): Promise<{ child: ReturnType<typeof spawn>; output: () => string }> {
@@ -109,23 +108,6 @@ async function inFlight(b: HttpBackend, n: number): Promise<void> {
     if (Date.now() > deadline) throw new Error(`backend saw ${b.seen.length} of ${n} requests`);
     await sleep(10);
   }
-}
-
-/** True once a connection to `port` is refused (a listener that closed); false after `ms`. */
-async function refusedWithin(port: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const outcome = await new Promise<string>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-      s.on('connect', () => {
-        s.on('close', () => resolve('accepted'));
-        s.destroy();
-      });
-    });
-    if (outcome === 'ECONNREFUSED') return true;
-  }
-  return false;
 }
 
 function httpConfig(port: number, backend: string, extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -269,3 +269,20 @@ export function runNode(args: string[], timeoutMs = 20_000): Promise<{ code: num
     });
   });
 }
+
+/** True once a connection to `port` is refused (a listener that closed); false after `ms`. */
+export async function refusedWithin(port: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const outcome = await new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      s.on('connect', () => {
+        s.on('close', () => resolve('accepted'));
+        s.destroy();
+      });
+    });
+    if (outcome === 'ECONNREFUSED') return true;
+  }
+  return false;
+}

@@ -1,7 +1,6 @@
 /** Start, stop, idle: no leaked fd or thread, no busy loop, node exits by itself. */
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import * as net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -14,24 +13,12 @@ import {
   logger,
   openFdCount,
   readBytes,
+  refusedWithin,
   runNode,
   sleep,
   startChildProxy,
   threadCount,
 } from './helpers.js';
-
-async function refusedWithin(port: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const outcome = await new Promise<string>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-      s.on('connect', () => s.on('close', () => resolve('accepted')));
-    });
-    if (outcome === 'ECONNREFUSED') return true;
-  }
-  return false;
-}
 
 const distIndex = new URL('../dist/index.js', import.meta.url).pathname;
 
