@@ -31,8 +31,9 @@ void HttpSession::on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> 
 
 // The hook's pool (or the pool of its server) wins; otherwise the listener's routes decide.
 void HttpSession::route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced) {
+  std::string_view path = path_of(tx_->path_);
   if (!pool) {
-    const Route* route = snapshot_->listeners[listener_index_].match(tx_->host_, path_of(tx_->path_));
+    const Route* route = snapshot_->listeners[listener_index_].match(tx_->host_, path);
     if (!route) {
       respond_error(404, "no route for this host and path", "PR");
       return;
@@ -42,7 +43,7 @@ void HttpSession::route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<
   tx_->pool_ = std::move(pool);
   ++tx_->pool_->active;
   tx_->forced_ = std::move(forced);
-  tx_->hash_key_ = hash_key_for(*tx_->pool_, path_of(tx_->path_));
+  tx_->hash_key_ = hash_key_for(*tx_->pool_, path);
   ++tx_->pool_->sessions;
   req_state_ = Req::Connect;
   connect_next();
