@@ -84,6 +84,8 @@ export interface NativeSnapshotSpec {
     maxHeadBytes: number;
     serverIdleMax: number;
     serverIdleMs: number;
+    coalesceUs: number;
+    coalesceSessions: number;
   };
   selectHook: boolean;
   accessLog: boolean;

@@ -106,6 +106,9 @@ export interface ProxyStats {
     /** Log lines (access log included) dropped because JS fell behind taking them. */
     logsDropped: number;
     loopIterations: number;
+    /** Loop turns that paused to gather events into one wake-up (engine.coalesceUs). */
+    coalescePauses: number;
+    coalescedEvents: number;
     jsWakeups: number;
   };
   pipes: { inUse: number; free: number; failures: number };

@@ -97,6 +97,8 @@ describe('resolveConfig: valid configs and defaults', () => {
       maxHeadBytes: 16384,
       serverIdleMax: 1000,
       serverIdleMs: 30000,
+      coalesceUs: 100,
+      coalesceSessions: 16,
     });
     expect(config.accessLog).toEqual({ mode: 'off', sampleRate: 0, destination: 'stdout' });
     expect(config.shutdownGraceMs).toBe(10_000);
@@ -110,7 +112,7 @@ describe('resolveConfig: valid configs and defaults', () => {
     c['listeners'][0].backlog = 128;
     c['pools'].web = { balance: 'leastconn', retries: 0, servers: [{ address: '127.0.0.1:9001', weight: 5 }, { address: '[::1]:9002' }] };
     c['timeouts'] = { connectMs: 1, clientMs: 7000, selectMs: 86_400_000 };
-    c['engine'] = { pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576, maxHeadBytes: 8192, serverIdleMax: 0, serverIdleMs: 5 };
+    c['engine'] = { pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576, maxHeadBytes: 8192, serverIdleMax: 0, serverIdleMs: 5, coalesceUs: 0, coalesceSessions: 1 };
     c['admin'] = { bind: '127.0.0.1:9900' };
     c['select'] = select;
     const config = await ok(c);
@@ -126,7 +128,7 @@ describe('resolveConfig: valid configs and defaults', () => {
     });
     // tunnelMs follows clientMs unless set.
     expect(config.timeouts).toMatchObject({ connectMs: 1, clientMs: 7000, tunnelMs: 7000, selectMs: 86_400_000 });
-    expect(config.engine).toEqual({ pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576, maxHeadBytes: 8192, serverIdleMax: 0, serverIdleMs: 5 });
+    expect(config.engine).toEqual({ pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576, maxHeadBytes: 8192, serverIdleMax: 0, serverIdleMs: 5, coalesceUs: 0, coalesceSessions: 1 });
     expect(config.select).toBe(select);
   });
 
@@ -886,6 +888,10 @@ describe('resolveConfig: timeouts, select, admin, engine', () => {
       ['maxPipes', 65537],
       ['spliceThreshold', 1023],
       ['spliceThreshold', 1048577],
+      ['coalesceUs', -1],
+      ['coalesceUs', 10_001],
+      ['coalesceUs', 1.5],
+      ['coalesceSessions', 0],
     ];
     for (const [key, value] of cases) {
       const c = base();

@@ -162,7 +162,9 @@ bool read_snapshot(Napi::Value v, SnapshotSpec& spec) {
       !read_u32(tu, "spliceThreshold", tn.splice_threshold, "spec.tuning") ||
       !read_u32(tu, "maxHeadBytes", tn.max_head, "spec.tuning") ||
       !read_u32(tu, "serverIdleMax", tn.server_idle_max, "spec.tuning") ||
-      !read_u32(tu, "serverIdleMs", tn.server_idle_ms, "spec.tuning")) {
+      !read_u32(tu, "serverIdleMs", tn.server_idle_ms, "spec.tuning") ||
+      !read_u32(tu, "coalesceUs", tn.coalesce_us, "spec.tuning") ||
+      !read_u32(tu, "coalesceSessions", tn.coalesce_sessions, "spec.tuning")) {
     return false;
   }
   spec.select_hook = o.Get("selectHook").ToBoolean().Value();

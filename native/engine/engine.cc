@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include "../core/clock.h"
@@ -13,6 +14,12 @@ namespace epoxy {
 
 namespace {
 constexpr int kMaxEvents = 256;
+// A turn that served at least this many events needs no pause: its wake-up was shared already.
+constexpr int kCoalescedBatch = 32;
+// Pauses gathering fewer events than this on average are not worth their latency; coalescing
+// then rests this long.
+constexpr double kMinGathered = 12;
+constexpr int64_t kCoalesceRestMs = 16;
 // Connections accepted per listener per turn before other work is served.
 constexpr int kAcceptBatch = 128;
 constexpr int64_t kAcceptRetryMs = 100;
@@ -97,14 +104,17 @@ EventBatch Engine::take_events() {
 
 void Engine::run() {
   epoll_event events[kMaxEvents];
+  int n = 0;
   while (!exit_) {
     bool more = !ready_sessions_.empty() || listeners_ready_ || !queue_service_.empty();
+    if (!more && should_coalesce(n)) pause_to_coalesce();
     int timeout = more ? 0 : timers_.timeout_from(now_);
     if (stopping_ && !more) {
       int64_t left = stop_deadline_ - now_;
       if (timeout < 0 || left < timeout) timeout = left > 0 ? static_cast<int>(left) : 0;
     }
-    int n = epoll_wait(epoll_.get(), events, kMaxEvents, timeout);
+    n = epoll_wait(epoll_.get(), events, kMaxEvents, timeout);
+    if (paused_) after_coalesce_pause(n);
     now_ = monotonic_ms();
     ++totals_.loop_iterations;
     for (int i = 0; i < n; ++i) dispatch(events[i]);
@@ -119,6 +129,35 @@ void Engine::run() {
   listeners_.clear();
   pending_.stopped = true;
   flush_events();
+}
+
+// Under load every epoll_wait would otherwise return after a handful of events, and each return
+// is a sleep and a wake-up paid by us and by the peer that woke us (measured: 0.29 voluntary
+// context switches per request against haproxy's 0.13). Sleeping briefly after a small batch
+// lets the next one gather — interrupt moderation, as NICs do it. Only while many sessions are
+// busy at once, where a request already waits behind others for longer than the pause.
+bool Engine::should_coalesce(int last_events) {
+  if (!snapshot_ || stopping_ || last_events <= 0 || last_events >= kCoalescedBatch) return false;
+  const Tuning& t = snapshot_->tuning;
+  return t.coalesce_us > 0 && now_ >= coalesce_rest_until_ && activity_.active(now_) >= t.coalesce_sessions;
+}
+
+void Engine::pause_to_coalesce() {
+  uint32_t us = snapshot_->tuning.coalesce_us;
+  timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
+  nanosleep(&ts, nullptr);
+  paused_ = true;
+  ++totals_.coalesce_pauses;
+}
+
+// Pauses that gather few events (on average; one thin turn says little) mean the load is spread
+// thin — many clients, few requests each — where pausing would only add latency: coalescing
+// rests for a while, then tries one pause again.
+void Engine::after_coalesce_pause(int gathered) {
+  paused_ = false;
+  if (gathered > 0) totals_.coalesced_events += static_cast<uint64_t>(gathered);
+  gathered_avg_ += (gathered - gathered_avg_) / 8.0;
+  if (gathered_avg_ < kMinGathered) coalesce_rest_until_ = now_ + kCoalesceRestMs;
 }
 
 void Engine::dispatch(const epoll_event& ev) {
@@ -139,7 +178,10 @@ void Engine::dispatch(const epoll_event& ev) {
       return;
     case kTagClient:
       // An unknown key is a session closed earlier in this batch: the event is stale.
-      with_session(key, [&](Session& s) { s.on_client_event(ev.events); });
+      with_session(key, [&](Session& s) {
+        activity_.note(s.active_ms, now_);
+        s.on_client_event(ev.events);
+      });
       return;
     case kTagServer:
       if (key & kConnKeyBit) {

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/activity.h"
 #include "../core/fd.h"
 #include "../core/slab.h"
 #include "../core/timer_heap.h"
@@ -52,6 +53,8 @@ struct EngineTotals {
   uint64_t bytes_spliced = 0;
   uint64_t bytes_copied = 0;
   uint64_t loop_iterations = 0;
+  uint64_t coalesce_pauses = 0;   // loop turns that paused to gather events (Tuning::coalesce_us)
+  uint64_t coalesced_events = 0;  // events those pauses gathered
   uint64_t js_wakeups = 0;
   uint64_t select_timeouts = 0;
   uint64_t aborts = 0;
@@ -204,6 +207,13 @@ class Engine {
   bool listeners_full_ = false;  // some listener stopped accepting at its maxconn
   std::vector<std::shared_ptr<Pool>> queue_service_;
   TimerHeap timers_;
+  ActivityWindow activity_{16};
+  bool paused_ = false;
+  int64_t coalesce_rest_until_ = 0;
+  double gathered_avg_ = 32;  // events per coalescing pause, moving average
+  void after_coalesce_pause(int gathered);
+  bool should_coalesce(int last_events);
+  void pause_to_coalesce();
   std::unordered_map<uint32_t, uint64_t> parked_;  // select token -> session key
   uint32_t next_token_ = 1;
 

@@ -80,7 +80,7 @@ std::string Engine::stats_json() const {
   w.field("bytesSpliced", totals_.bytes_spliced).field("bytesCopied", totals_.bytes_copied);
   w.field("selectTimeouts", totals_.select_timeouts).field("logsSuppressed", totals_.logs_suppressed);
   w.field("logsDropped", totals_.logs_dropped);
-  w.field("loopIterations", totals_.loop_iterations).field("jsWakeups", totals_.js_wakeups);
+  w.field("loopIterations", totals_.loop_iterations).field("coalescePauses", totals_.coalesce_pauses).field("coalescedEvents", totals_.coalesced_events).field("jsWakeups", totals_.js_wakeups);
   w.end_object();
   w.key("pipes").begin_object().field("inUse", static_cast<uint64_t>(pipes_.in_use()));
   w.field("free", static_cast<uint64_t>(pipes_.free_count())).field("failures", static_cast<uint64_t>(pipes_.failures()));

@@ -220,6 +220,15 @@ function defineMetrics(m: ProxyMetrics): void {
   m.counter('epoxy_engine_logs_suppressed_total', 'Engine log lines suppressed by the rate limit (200 a second).', [], function* (s) {
     yield [{}, s.totals.logsSuppressed];
   });
+  m.counter('epoxy_engine_loop_turns_total', "Turns of the engine's event loop (each is one epoll_wait).", [], function* (s) {
+    yield [{}, s.totals.loopIterations];
+  });
+  m.counter('epoxy_engine_coalesce_pauses_total', 'Loop turns that paused engine.coalesceUs to gather events into one wake-up.', [], function* (s) {
+    yield [{}, s.totals.coalescePauses];
+  });
+  m.counter('epoxy_engine_coalesced_events_total', 'Events gathered by coalescing pauses.', [], function* (s) {
+    yield [{}, s.totals.coalescedEvents];
+  });
   m.gauge('epoxy_engine_pipes_in_use', 'Splice pipes in use now.', [], function* (s) {
     yield [{}, s.pipes.inUse];
   });

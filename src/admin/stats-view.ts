@@ -99,6 +99,8 @@ export interface StatsView {
     selectTimeouts: number;
     logsSuppressed: number;
     logsDropped: number;
+    /** Engine loop turns (wake-ups) and the turns that paused to gather events (engine.coalesceUs). */
+    loop: { turns: number; coalescePauses: number; coalescedEvents: number };
   };
 }
 
@@ -125,6 +127,7 @@ export function buildView(stats: ProxyStats, host: Pick<AdminHost, 'config' | 'c
       selectTimeouts: t.selectTimeouts,
       logsSuppressed: t.logsSuppressed,
       logsDropped: t.logsDropped,
+      loop: { turns: t.loopIterations, coalescePauses: t.coalescePauses, coalescedEvents: t.coalescedEvents },
     },
   };
 }

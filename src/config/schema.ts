@@ -209,6 +209,8 @@ const engineSchema = z.strictObject(
     maxHeadBytes: intIn(1024, 16_384).optional(),
     serverIdleMax: intIn(0, 10_000).optional(),
     serverIdleMs: intIn(1, 86_400_000).optional(),
+    coalesceUs: intIn(0, 10_000).optional(),
+    coalesceSessions: intIn(1, 1_000_000).optional(),
   },
   { error: expecting('an object of engine settings') },
 );

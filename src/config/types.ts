@@ -323,6 +323,15 @@ export interface EngineTuning {
   serverIdleMax?: number;
   /** HTTP: an idle server connection unused this long is closed. Default 30000. */
   serverIdleMs?: number;
+  /**
+   * Wake-up coalescing: while at least `coalesceSessions` client connections are busy at once
+   * (had I/O within the last millisecond), the engine sleeps this many microseconds (plus the
+   * kernel's timer slack, 50 µs by default) after a turn that served few events, so the next turn
+   * serves many for the cost of one wake-up. 0 turns it off. Default 100 (0–10000).
+   */
+  coalesceUs?: number;
+  /** Busy client connections needed before wake-up coalescing starts. Default 16. */
+  coalesceSessions?: number;
 }
 
 /** Identity function that gives `epoxy.config.ts` full type checking. */

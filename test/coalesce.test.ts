@@ -1,0 +1,73 @@
+/**
+ * Wake-up coalescing (engine.coalesceUs / coalesceSessions): with many clients busy at once the
+ * engine pauses after a small batch so the next turn gathers more events; a lone client never
+ * waits for a pause, and 0 turns it off. Every request must still be answered in full.
+ */
+import * as http from 'node:http';
+import { afterEach, expect, it } from 'vitest';
+
+import type { EngineTuning } from '../src/index.js';
+import { cleanupsAfterEach, startProxy } from './fixtures.js';
+import { freePort } from './helpers.js';
+import { httpBackend, request, type HttpBackend } from './http-helpers.js';
+
+const cleanups = cleanupsAfterEach();
+let backend: HttpBackend | undefined;
+afterEach(async () => {
+  await backend?.close();
+  backend = undefined;
+});
+
+async function proxyWith(engine: EngineTuning) {
+  backend = await httpBackend('b', (_req, res) => res.end('x'.repeat(512)));
+  const port = await freePort();
+  const proxy = await startProxy(
+    { listeners: [{ name: 'web', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'p' }] }], pools: { p: { servers: [backend.address] } }, engine },
+    cleanups,
+  );
+  return { proxy, port };
+}
+
+/** `clients` keep-alive loops for `ms`; returns how many requests got a full, correct answer and how many did not. */
+async function keepAliveLoad(port: number, clients: number, ms: number) {
+  const until = Date.now() + ms;
+  let ok = 0;
+  const bad: string[] = [];
+  await Promise.all(
+    Array.from({ length: clients }, async (_, i) => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      while (Date.now() < until) {
+        const r = await request(port, { path: `/c${i}`, agent }).catch((e: Error) => ({ status: 0, body: Buffer.from(e.message) }));
+        if (r.status === 200 && r.body.length === 512) ok++;
+        else bad.push(`${r.status} ${r.body.toString().slice(0, 80)}`);
+      }
+      agent.destroy();
+    }),
+  );
+  return { ok, bad };
+}
+
+it('pauses to gather events while many clients are busy, and answers every request', async () => {
+  const { proxy, port } = await proxyWith({ coalesceSessions: 8 });
+  const { ok, bad } = await keepAliveLoad(port, 24, 800);
+  const t = (await proxy.stats()).totals;
+  expect(bad).toEqual([]);
+  expect(ok).toBeGreaterThan(200);
+  expect(t.coalescePauses).toBeGreaterThan(0);
+  expect(t.coalescedEvents).toBeGreaterThan(0);
+});
+
+it('never pauses for a lone client', async () => {
+  const { proxy, port } = await proxyWith({});
+  const { ok, bad } = await keepAliveLoad(port, 1, 400);
+  expect(bad).toEqual([]);
+  expect(ok).toBeGreaterThan(50);
+  expect((await proxy.stats()).totals.coalescePauses).toBe(0);
+});
+
+it('coalesceUs: 0 turns it off', async () => {
+  const { proxy, port } = await proxyWith({ coalesceSessions: 8, coalesceUs: 0 });
+  const { bad } = await keepAliveLoad(port, 24, 400);
+  expect(bad).toEqual([]);
+  expect((await proxy.stats()).totals.coalescePauses).toBe(0);
+});
