@@ -114,8 +114,8 @@ void Engine::run() {
       if (timeout < 0 || left < timeout) timeout = left > 0 ? static_cast<int>(left) : 0;
     }
     n = epoll_wait(epoll_.get(), events, kMaxEvents, timeout);
-    if (paused_) after_coalesce_pause(n);
     now_ = monotonic_ms();
+    if (paused_) after_coalesce_pause(n);
     ++totals_.loop_iterations;
     for (int i = 0; i < n; ++i) dispatch(events[i]);
     run_ready_lists();
