@@ -97,7 +97,7 @@ describe('resolveConfig: valid configs and defaults', () => {
       maxHeadBytes: 16384,
       serverIdleMax: 1000,
       serverIdleMs: 30000,
-      coalesceUs: 100,
+      coalesceUs: 200,
       coalesceSessions: 16,
     });
     expect(config.accessLog).toEqual({ mode: 'off', sampleRate: 0, destination: 'stdout' });

@@ -327,7 +327,7 @@ export interface EngineTuning {
    * Wake-up coalescing: while at least `coalesceSessions` client connections are busy at once
    * (had I/O within the last millisecond), the engine sleeps this many microseconds (plus the
    * kernel's timer slack, 50 µs by default) after a turn that served few events, so the next turn
-   * serves many for the cost of one wake-up. 0 turns it off. Default 100 (0–10000).
+   * serves many for the cost of one wake-up. 0 turns it off. Default 200 (0–10000).
    */
   coalesceUs?: number;
   /** Busy client connections needed before wake-up coalescing starts. Default 16. */

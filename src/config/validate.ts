@@ -362,7 +362,7 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
       maxHeadBytes: data.engine?.maxHeadBytes ?? 16_384,
       serverIdleMax: data.engine?.serverIdleMax ?? 1000,
       serverIdleMs: data.engine?.serverIdleMs ?? 30_000,
-      coalesceUs: data.engine?.coalesceUs ?? 100,
+      coalesceUs: data.engine?.coalesceUs ?? 200,
       coalesceSessions: data.engine?.coalesceSessions ?? 16,
     },
     accessLog: resolveAccessLog(data.accessLog),
