@@ -1,14 +1,14 @@
 /**
  * Wake-up coalescing (engine.coalesceUs / coalesceSessions): with many clients busy at once the
- * engine pauses after a small batch so the next turn gathers more events; a lone client never
- * waits for a pause, and 0 turns it off. Every request must still be answered in full.
+ * engine pauses after a small batch so the next turn gathers more events; so it does while bulk
+ * data is spliced; a lone small-request client never waits for a pause, and 0 turns it off. Every request must still be answered in full.
  */
 import * as http from 'node:http';
 import { afterEach, expect, it } from 'vitest';
 
 import type { EngineTuning } from '../src/index.js';
 import { cleanupsAfterEach, startProxy } from './fixtures.js';
-import { freePort } from './helpers.js';
+import { connect, freePort, hashIncoming, startBackend, writeRandom, type Backend } from './helpers.js';
 import { httpBackend, request, type HttpBackend } from './http-helpers.js';
 
 const cleanups = cleanupsAfterEach();
@@ -63,6 +63,37 @@ it('never pauses for a lone client', async () => {
   expect(bad).toEqual([]);
   expect(ok).toBeGreaterThan(50);
   expect((await proxy.stats()).totals.coalescePauses).toBe(0);
+  const bulk = await bulkDownload({ coalesceUs: 0 }, 8 * 1024 * 1024);
+  expect(bulk.got.sha).toBe(bulk.sent);
+  expect(bulk.stats.totals.coalescePauses).toBe(0);
+});
+
+/** One TCP session through which the backend sends `bytes` of random data; returns both hashes. */
+async function bulkDownload(engine: EngineTuning, bytes: number) {
+  let sent: Promise<string> | undefined;
+  const source: Backend = await startBackend((s) => {
+    sent = writeRandom(s, bytes).then((sha) => {
+      s.end();
+      return sha;
+    });
+  });
+  cleanups.push(() => source.close());
+  const port = await freePort();
+  const proxy = await startProxy(
+    { listeners: [{ name: 'tcp', bind: `127.0.0.1:${port}`, mode: 'tcp', pool: 'p' }], pools: { p: { servers: [source.address] } }, engine },
+    cleanups,
+  );
+  const client = await connect(port);
+  const got = await hashIncoming(client);
+  return { got, sent: await sent!, stats: await proxy.stats() };
+}
+
+it('pauses for bulk data even with one session, and delivers every byte', async () => {
+  const { got, sent, stats } = await bulkDownload({}, 48 * 1024 * 1024);
+  expect(got.bytes).toBe(48 * 1024 * 1024);
+  expect(got.sha).toBe(sent);
+  expect(stats.totals.bytesSpliced).toBeGreaterThan(0);
+  expect(stats.totals.coalescePauses).toBeGreaterThan(0);
 });
 
 it('coalesceUs: 0 turns it off', async () => {
@@ -70,4 +101,7 @@ it('coalesceUs: 0 turns it off', async () => {
   const { bad } = await keepAliveLoad(port, 24, 400);
   expect(bad).toEqual([]);
   expect((await proxy.stats()).totals.coalescePauses).toBe(0);
+  const bulk = await bulkDownload({ coalesceUs: 0 }, 8 * 1024 * 1024);
+  expect(bulk.got.sha).toBe(bulk.sent);
+  expect(bulk.stats.totals.coalescePauses).toBe(0);
 });

@@ -20,6 +20,9 @@ constexpr int kCoalescedBatch = 32;
 // then rests this long.
 constexpr double kMinGathered = 12;
 constexpr int64_t kCoalesceRestMs = 16;
+// A turn that spliced this much is moving bulk data: there a pause gathers bytes, not events —
+// each wake-up then moves more per splice (1 MiB responses: 0.28 → 0.17 CPU s/GB).
+constexpr uint64_t kBulkTurnBytes = 65536;
 // Connections accepted per listener per turn before other work is served.
 constexpr int kAcceptBatch = 128;
 constexpr int64_t kAcceptRetryMs = 100;
@@ -119,6 +122,7 @@ void Engine::run() {
     ++totals_.loop_iterations;
     for (int i = 0; i < n; ++i) dispatch(events[i]);
     run_ready_lists();
+    note_bulk_turn();
     run_timers();
     if (should_exit()) exit_ = true;
     flush_events();
@@ -135,11 +139,20 @@ void Engine::run() {
 // is a sleep and a wake-up paid by us and by the peer that woke us (measured: 0.29 voluntary
 // context switches per request against haproxy's 0.13). Sleeping briefly after a small batch
 // lets the next one gather — interrupt moderation, as NICs do it. Only while many sessions are
-// busy at once, where a request already waits behind others for longer than the pause.
+// busy at once, where a request already waits behind others for longer than the pause, or
+// while bulk data is moving, where a wake-up per socket-buffer's worth is the cost to cut.
 bool Engine::should_coalesce(int last_events) {
   if (!snapshot_ || stopping_ || last_events <= 0 || last_events >= kCoalescedBatch) return false;
   const Tuning& t = snapshot_->tuning;
-  return t.coalesce_us > 0 && now_ >= coalesce_rest_until_ && activity_.active(now_) >= t.coalesce_sessions;
+  if (t.coalesce_us == 0) return false;
+  if (bulk_turn_) return true;
+  return now_ >= coalesce_rest_until_ && activity_.active(now_) >= t.coalesce_sessions;
+}
+
+void Engine::note_bulk_turn() {
+  uint64_t out = pipes_.bytes_out();
+  bulk_turn_ = out - spliced_mark_ >= kBulkTurnBytes;
+  spliced_mark_ = out;
 }
 
 void Engine::pause_to_coalesce() {
@@ -147,6 +160,7 @@ void Engine::pause_to_coalesce() {
   timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
   nanosleep(&ts, nullptr);
   paused_ = true;
+  paused_for_bulk_ = bulk_turn_;
   ++totals_.coalesce_pauses;
 }
 
@@ -156,6 +170,7 @@ void Engine::pause_to_coalesce() {
 void Engine::after_coalesce_pause(int gathered) {
   paused_ = false;
   if (gathered > 0) totals_.coalesced_events += static_cast<uint64_t>(gathered);
+  if (paused_for_bulk_) return;  // judged by bytes, not events
   gathered_avg_ += (gathered - gathered_avg_) / 8.0;
   if (gathered_avg_ < kMinGathered) coalesce_rest_until_ = now_ + kCoalesceRestMs;
 }

@@ -209,6 +209,10 @@ class Engine {
   TimerHeap timers_;
   ActivityWindow activity_{16};
   bool paused_ = false;
+  bool paused_for_bulk_ = false;
+  bool bulk_turn_ = false;     // the last turn spliced at least kBulkTurnBytes
+  uint64_t spliced_mark_ = 0;  // pipes_.bytes_out() after the last turn
+  void note_bulk_turn();
   int64_t coalesce_rest_until_ = 0;
   double gathered_avg_ = 32;  // events per coalescing pause, moving average
   void after_coalesce_pause(int gathered);

@@ -69,6 +69,7 @@ long Channel::flush(int dst, bool& dst_writable, ChannelTraffic& traffic) {
   if (pipe_) {
     pipe_bytes_ -= written;
     traffic.bytes_spliced += written;
+    pipes_->count_out(written);
   } else {
     head_ += written;
     traffic.bytes_copied += written;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "../core/fd.h"
@@ -32,12 +33,17 @@ class PipePool {
   size_t in_use() const { return in_use_; }
   size_t free_count() const { return free_.size(); }
   size_t failures() const { return failures_; }
+  // Bytes written out of the pool's pipes, all channels together (the engine's "is bulk data
+  // moving" signal).
+  void count_out(size_t bytes) { bytes_out_ += bytes; }
+  uint64_t bytes_out() const { return bytes_out_; }
 
  private:
   size_t size_;
   size_t max_;
   size_t in_use_ = 0;
   size_t failures_ = 0;
+  uint64_t bytes_out_ = 0;
   std::vector<Pipe> free_;
 };
 
