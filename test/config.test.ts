@@ -98,7 +98,7 @@ describe('resolveConfig: valid configs and defaults', () => {
       serverIdleMax: 1000,
       serverIdleMs: 30000,
       coalesceUs: 200,
-      coalesceSessions: 16,
+      coalesceSessions: 64,
     });
     expect(config.accessLog).toEqual({ mode: 'off', sampleRate: 0, destination: 'stdout' });
     expect(config.shutdownGraceMs).toBe(10_000);

@@ -107,7 +107,7 @@ struct Tuning {
   uint32_t server_idle_max = 1000;         // HTTP: idle connections kept per server
   uint32_t server_idle_ms = 30000;         // HTTP: an idle server connection older than this closes
   uint32_t coalesce_us = 200;              // pause before waiting again after a small batch (0: never)
-  uint32_t coalesce_sessions = 16;         // ... only while this many sessions are busy at once
+  uint32_t coalesce_sessions = 64;         // ... only while this many sessions are busy at once
 };
 
 struct SnapshotSpec {

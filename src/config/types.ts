@@ -324,13 +324,17 @@ export interface EngineTuning {
   /** HTTP: an idle server connection unused this long is closed. Default 30000. */
   serverIdleMs?: number;
   /**
-   * Wake-up coalescing: while at least `coalesceSessions` client connections are busy at once
-   * (had I/O within the last millisecond), the engine sleeps this many microseconds (plus the
-   * kernel's timer slack, 50 µs by default) after a turn that served few events, so the next turn
-   * serves many for the cost of one wake-up. 0 turns it off. Default 200 (0–10000).
+   * Wake-up coalescing: while at least `coalesceSessions` client connections are busy (had I/O
+   * within the last 16–32 ms), or while bulk data is being spliced, the engine sleeps this many
+   * microseconds (plus the kernel's timer slack, 50 µs by default) after a turn that served few
+   * events, so the next turn serves many for the cost of one wake-up. Pauses that gather little
+   * (a thin load) make it rest. 0 turns it off. Default 200 (0–10000).
    */
   coalesceUs?: number;
-  /** Busy client connections needed before wake-up coalescing starts. Default 16. */
+  /**
+   * Busy client connections needed before wake-up coalescing starts. Default 64: with fewer, a
+   * pause can hold every request in flight at once and leave the backend and clients idle.
+   */
   coalesceSessions?: number;
 }
 

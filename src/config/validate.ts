@@ -363,7 +363,7 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
       serverIdleMax: data.engine?.serverIdleMax ?? 1000,
       serverIdleMs: data.engine?.serverIdleMs ?? 30_000,
       coalesceUs: data.engine?.coalesceUs ?? 200,
-      coalesceSessions: data.engine?.coalesceSessions ?? 16,
+      coalesceSessions: data.engine?.coalesceSessions ?? 64,
     },
     accessLog: resolveAccessLog(data.accessLog),
     shutdownGraceMs: data.shutdownGraceMs ?? 10_000,
