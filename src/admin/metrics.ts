@@ -208,27 +208,21 @@ function defineMetrics(m: ProxyMetrics): void {
     yield [{ method: 'splice' }, s.totals.bytesSpliced];
     yield [{ method: 'copy' }, s.totals.bytesCopied];
   });
-  m.counter('epoxy_engine_aborts_total', 'Sessions cut short (a peer gone, a timeout).', [], function* (s) {
-    yield [{}, s.totals.aborts];
-  });
-  m.counter('epoxy_engine_select_timeouts_total', 'select hook calls that did not answer in time (the balancer decided).', [], function* (s) {
-    yield [{}, s.totals.selectTimeouts];
-  });
-  m.counter('epoxy_engine_logs_dropped_total', 'Log lines (access log included) dropped because JS fell behind taking them.', [], function* (s) {
-    yield [{}, s.totals.logsDropped];
-  });
-  m.counter('epoxy_engine_logs_suppressed_total', 'Engine log lines suppressed by the rate limit (200 a second).', [], function* (s) {
-    yield [{}, s.totals.logsSuppressed];
-  });
-  m.counter('epoxy_engine_loop_turns_total', "Turns of the engine's event loop (each is one epoll_wait).", [], function* (s) {
-    yield [{}, s.totals.loopIterations];
-  });
-  m.counter('epoxy_engine_coalesce_pauses_total', 'Loop turns that paused engine.coalesceUs to gather events into one wake-up.', [], function* (s) {
-    yield [{}, s.totals.coalescePauses];
-  });
-  m.counter('epoxy_engine_coalesced_events_total', 'Events gathered by coalescing pauses.', [], function* (s) {
-    yield [{}, s.totals.coalescedEvents];
-  });
+  // Engine-wide counters without labels: one number of the stats read each.
+  const engineCounters: Array<[string, string, (t: ProxyStats['totals']) => number]> = [
+    ['epoxy_engine_aborts_total', 'Sessions cut short (a peer gone, a timeout).', (t) => t.aborts],
+    ['epoxy_engine_select_timeouts_total', 'select hook calls that did not answer in time (the balancer decided).', (t) => t.selectTimeouts],
+    ['epoxy_engine_logs_dropped_total', 'Log lines (access log included) dropped because JS fell behind taking them.', (t) => t.logsDropped],
+    ['epoxy_engine_logs_suppressed_total', 'Engine log lines suppressed by the rate limit (200 a second).', (t) => t.logsSuppressed],
+    ['epoxy_engine_loop_turns_total', "Turns of the engine's event loop (each is one epoll_wait).", (t) => t.loopIterations],
+    ['epoxy_engine_coalesce_pauses_total', 'Loop turns that paused engine.coalesceUs to gather events into one wake-up.', (t) => t.coalescePauses],
+    ['epoxy_engine_coalesced_events_total', 'Events gathered by coalescing pauses.', (t) => t.coalescedEvents],
+  ];
+  for (const [name, help, pick] of engineCounters) {
+    m.counter(name, help, [], function* (s) {
+      yield [{}, pick(s.totals)];
+    });
+  }
   m.gauge('epoxy_engine_pipes_in_use', 'Splice pipes in use now.', [], function* (s) {
     yield [{}, s.pipes.inUse];
   });
