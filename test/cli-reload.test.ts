@@ -2,8 +2,8 @@
  * `epoxy run` reloading its config: the compiled CLI in a child process, edited files, SIGHUP,
  * real sockets. Needs dist/ (`npx tsc -p tsconfig.json`) and the addon in build/.
  */
-import { renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 
 import { runsKilledAfterEach, startEpoxyRun, type LogLine, type Run } from './epoxy-run.js';
@@ -98,6 +98,34 @@ it('reloads when the file is rewritten in place and when a new file is renamed o
   await sleep(QUIET_MS);
   expect(run.logs().filter(reloaded), run.output()).toHaveLength(3);
   expect(alive(run)).toBe(true);
+});
+
+it('reloads when a Kubernetes ConfigMap volume swaps its ..data link (no event names the file)', async () => {
+  const [a, b, port] = [await backend('A'), await backend('B'), await freePort()];
+  const run = await startRun(tcpConfig([port], [a.address]));
+  const dir = dirname(run.file);
+  const name = basename(run.file);
+  // The kubelet's layout: name -> ..data/name, ..data -> ..<timestamp>/ (the real files).
+  const version = (stamp: string, config: string) => {
+    mkdirSync(join(dir, stamp));
+    writeFileSync(join(dir, stamp, name), config);
+  };
+  version('..2026_11_25_1', tcpConfig([port], [a.address]));
+  symlinkSync('..2026_11_25_1', join(dir, '..data'));
+  let mark = run.logs().length;
+  symlinkSync(join('..data', name), join(dir, `${name}.tmp`));
+  renameSync(join(dir, `${name}.tmp`), run.file);
+  await run.waitForLog(reloaded, mark);
+  expect(await whoAnswers(port)).toBe('A');
+
+  // An update: a new timestamped directory, ..data swapped to it atomically, the old one removed.
+  mark = run.logs().length;
+  version('..2026_11_25_2', tcpConfig([port], [b.address]));
+  symlinkSync('..2026_11_25_2', join(dir, '..data_tmp'));
+  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  rmSync(join(dir, '..2026_11_25_1'), { recursive: true });
+  expect(await run.waitForLog(reloaded, mark)).toMatchObject({ trigger: 'file', serversAdded: [`main/${b.address}`] });
+  expect(await whoAnswers(port)).toBe('B');
 });
 
 it('keeps the running config when a new version is broken, logging each problem with its path', async () => {

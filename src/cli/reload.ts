@@ -3,7 +3,7 @@
  * loaded again and handed to proxy.reload(). A version that fails keeps the running config and
  * is logged problem by problem; reloads run one at a time.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { lstatSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
@@ -103,7 +103,9 @@ function onSignal(state: ReloadState): void {
 /**
  * Watches the file's directory rather than the file: vim and `sed -i` save by renaming a new
  * file over the old one, and a watch on the old inode would never fire again. One watch on the
- * directory sees both in-place writes and renames, with nothing to re-arm.
+ * directory sees both in-place writes and renames, with nothing to re-arm. When the file is a
+ * symlink, any entry of the directory may be what it resolves through: a Kubernetes ConfigMap
+ * volume updates `name -> ..data/name` by swapping the `..data` link, and no event names the file.
  */
 function watchConfigFile(state: ReloadState): FSWatcher | undefined {
   const { file, logger } = state.options;
@@ -114,7 +116,7 @@ function watchConfigFile(state: ReloadState): FSWatcher | undefined {
     // Not persistent: the proxy keeps the process alive, the watcher must not outlive it.
     watcher = watch(dirname(abs), { persistent: false }, (_event, changed) => {
       // Linux always names the entry; were it missing, reloading once too often is harmless.
-      if (changed === null || changed === name) onFileEvent(state);
+      if (changed === null || changed === name || isSymlink(abs)) onFileEvent(state);
     });
   } catch (err) {
     // ENOSPC (inotify watch limit), EMFILE, or the directory went away: SIGHUP still works.
@@ -126,6 +128,14 @@ function watchConfigFile(state: ReloadState): FSWatcher | undefined {
     watcher.close();
   });
   return watcher;
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 function onFileEvent(state: ReloadState): void {
