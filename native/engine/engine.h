@@ -207,17 +207,20 @@ class Engine {
   bool listeners_full_ = false;  // some listener stopped accepting at its maxconn
   std::vector<std::shared_ptr<Pool>> queue_service_;
   TimerHeap timers_;
-  ActivityWindow activity_{16};
-  bool paused_ = false;
-  bool paused_for_bulk_ = false;
-  bool bulk_turn_ = false;     // the last turn spliced at least kBulkTurnBytes
-  uint64_t spliced_mark_ = 0;  // pipes_.bytes_out() after the last turn
-  void note_bulk_turn();
-  int64_t coalesce_rest_until_ = 0;
-  double gathered_avg_ = 32;  // events per coalescing pause, moving average
-  void after_coalesce_pause(int gathered);
+
+  // Wake-up coalescing (engine.cc): whether to pause before the next epoll_wait, and on what.
   bool should_coalesce(int last_events);
   void pause_to_coalesce();
+  void after_coalesce_pause(int gathered);
+  void note_bulk_turn();
+  ActivityWindow activity_{16};  // clients with I/O in the last 16–32 ms
+  bool paused_ = false;
+  bool paused_for_bulk_ = false;
+  bool bulk_turn_ = false;             // the last turn spliced at least kBulkTurnBytes
+  uint64_t spliced_mark_ = 0;          // pipes_.bytes_out() after the last turn
+  int64_t coalesce_rest_until_ = 0;    // thin load: no event-gathering pause before this
+  double gathered_avg_ = 32;           // events per event-gathering pause, moving average
+
   std::unordered_map<uint32_t, uint64_t> parked_;  // select token -> session key
   uint32_t next_token_ = 1;
 
