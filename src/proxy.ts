@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 
+import { parseAddress } from './config/address.js';
 import { ConfigError } from './config/errors.js';
 import type { EpoxyConfig, ResolvedAdmin, ResolvedConfig, ResolvedListener } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
@@ -52,6 +53,22 @@ export interface ProxyEvents {
 
 /** An admin server replaced by a reload lets its requests in flight (the reload's own) finish. */
 const ADMIN_CLOSE_GRACE_MS = 2_000;
+
+/** A new admin server bound by a reload, and how to go back to the old one. */
+interface AdminMove {
+  started: AdminServer;
+  undo: () => Promise<void>;
+}
+
+function addressInUse(err: unknown): boolean {
+  const cause = err instanceof Error ? (err.cause as NodeJS.ErrnoException | undefined) : undefined;
+  return cause?.code === 'EADDRINUSE';
+}
+
+function portOf(bind: string): number | undefined {
+  const parsed = parseAddress(bind);
+  return 'error' in parsed ? undefined : parsed.port;
+}
 
 export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #engine: NativeEngine;
@@ -163,16 +180,16 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     // A new admin bind and access log destination are taken first, so that one that fails
     // changes nothing.
     const moving = next.admin !== undefined && next.admin.bind !== this.#admin?.bind;
-    let admin: AdminServer | undefined;
+    let moved: AdminMove | undefined;
     if (moving && next.admin) {
       try {
-        admin = await this.#listenAdmin(next.admin);
+        moved = await this.#moveAdmin(next.admin);
       } catch (err) {
         log.error({ err }, 'reload rejected, the running config stays');
         throw err;
       }
       if (this.#closed || this.#stopping) {
-        void admin.close();
+        void moved.started.close();
         this.#assertRunning();
       }
     }
@@ -180,7 +197,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     try {
       access = await this.#prepareAccessLog(next, log);
     } catch (err) {
-      void admin?.close();
+      await moved?.undo();
       throw err;
     }
     try {
@@ -189,7 +206,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       this.#engine.apply(this.#compile(next, plan));
       this.#pools.commit(plan);
     } catch (err) {
-      void admin?.close();
+      if (!this.#closed && !this.#stopping) await moved?.undo();
+      else void moved?.started.close();
       await access.abandon();
       if (!this.#closed && !this.#stopping) log.error({ err }, 'reload rejected, the running config stays');
       throw err;
@@ -199,7 +217,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#config = next;
     this.#select = this.#makeSelect(next);
     this.#health.sync(this.#pools.all());
-    this.#swapAdmin(next.admin, admin);
+    this.#swapAdmin(next.admin, moved?.started);
     log.info(summary, 'config reloaded');
   }
 
@@ -317,6 +335,46 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#keepAlive = undefined;
     this.#engine.close();
     this.#resolveStopped?.();
+  }
+
+  /**
+   * Listens on the admin server's new address. A move between a specific address and the wildcard
+   * on one port (127.0.0.1:9900 → 0.0.0.0:9900) collides with our own socket: the old server then
+   * stops listening first (requests in flight keep their grace), and `undo` listens on its
+   * address again should the new bind or the rest of the reload fail.
+   */
+  async #moveAdmin(next: ResolvedAdmin): Promise<AdminMove> {
+    try {
+      const started = await this.#listenAdmin(next);
+      return { started, undo: () => started.close() };
+    } catch (err) {
+      const old = this.#admin;
+      const before = this.#config.admin;
+      if (!old || !before || !addressInUse(err) || portOf(before.bind) !== portOf(next.bind)) throw err;
+      void old.close(ADMIN_CLOSE_GRACE_MS);
+      const putBack = async () => {
+        try {
+          this.#admin = await this.#listenAdmin(before);
+        } catch (lost) {
+          this.#admin = undefined;
+          this.#logger.error({ err: lost, admin: before.bind }, 'admin server lost: its address could not be bound again');
+        }
+      };
+      let started: AdminServer;
+      try {
+        started = await this.#listenAdmin(next);
+      } catch (again) {
+        await putBack();
+        throw again;
+      }
+      return {
+        started,
+        undo: async () => {
+          await started.close();
+          await putBack();
+        },
+      };
+    }
   }
 
   #listenAdmin(admin: ResolvedAdmin): Promise<AdminServer> {

@@ -759,6 +759,32 @@ describe('reload through the API', () => {
     await expect(call(port, 'GET', '/stats')).rejects.toThrow(/ECONNREFUSED/);
   });
 
+  it('moves the admin server between a specific and the wildcard address on the same port', async () => {
+    const a = await backend('A');
+    const [web, port] = await freePorts(2);
+    const config = (bind: string, accessLog?: EpoxyConfig['accessLog']): EpoxyConfig => ({
+      listeners: [{ name: 'web', bind: `127.0.0.1:${web}`, mode: 'http', routes: [{ pool: 'web' }] }],
+      pools: { web: { servers: [a.address] } },
+      admin: { bind, token: TOKEN },
+      ...(accessLog ? { accessLog } : {}),
+    });
+    const proxy = await started(config(`127.0.0.1:${port}`));
+    // Our own socket on 127.0.0.1:port collides with 0.0.0.0:port.
+    await proxy.reload(config(`0.0.0.0:${port}`));
+    expect(proxy.adminUrl).toBe(`http://0.0.0.0:${port}/`);
+    expect((await call(port, 'GET', '/stats')).status).toBe(200);
+    await proxy.reload(config(`127.0.0.1:${port}`));
+    expect(proxy.adminUrl).toBe(`http://127.0.0.1:${port}/`);
+    expect((await call(port, 'GET', '/stats')).status).toBe(200);
+
+    // A reload that fails after the port was freed (the access log cannot be opened) puts the old
+    // admin server back.
+    const unwritable = { mode: 'full' as const, destination: '/proc/epoxy-no-such-dir/access.log' };
+    await expect(proxy.reload(config(`0.0.0.0:${port}`, unwritable))).rejects.toThrow();
+    expect(proxy.adminUrl).toBe(`http://127.0.0.1:${port}/`);
+    expect((await call(port, 'GET', '/stats')).status).toBe(200);
+  });
+
   it('a bind error fails start like a listener\'s, leaving nothing bound', async () => {
     const a = await backend('A');
     const [web, busy] = await freePorts(2);

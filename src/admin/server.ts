@@ -95,7 +95,7 @@ export class AdminServer {
     const parsed = parseAddress(this.bind);
     if ('error' in parsed) throw new Error(`admin server: ${parsed.error}`);
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(new Error(`admin server (${this.bind}): ${err.message}`));
+      const onError = (err: Error) => reject(new Error(`admin server (${this.bind}): ${err.message}`, { cause: err }));
       this.#server.once('error', onError);
       this.#server.listen({ host: parsed.host, port: parsed.port }, () => {
         this.#server.off('error', onError);
