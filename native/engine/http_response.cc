@@ -155,21 +155,8 @@ void HttpSession::begin_response() {
     server_reusable_ = false;
     return;
   }
-  switch (tx_->resp_.framing) {
-    case http::Framing::ContentLength:
-      resp_body_ = BodyKind::Length;
-      break;
-    case http::Framing::Chunked:
-      resp_body_ = BodyKind::Chunked;
-      tx_->resp_chunks_.reset();
-      break;
-    case http::Framing::UntilClose:
-      resp_body_ = BodyKind::UntilClose;
-      break;
-    default:
-      resp_body_ = BodyKind::None;
-      break;
-  }
+  resp_body_ = body_kind(tx_->resp_.framing);
+  if (resp_body_ == BodyKind::Chunked) tx_->resp_chunks_.reset();
   dechunk_ = client_http10_ && resp_body_ == BodyKind::Chunked;
   // The client connection must end after this response when it asked for that, when the end of
   // the body is marked by the close, or when the request is still arriving (an early response).

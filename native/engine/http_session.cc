@@ -21,6 +21,20 @@ namespace epoxy {
 using namespace http_internal;  // NOLINT: the shared helpers of HttpSession's files
 
 
+HttpSession::BodyKind HttpSession::body_kind(http::Framing framing) {
+  switch (framing) {
+    case http::Framing::ContentLength:
+      return BodyKind::Length;
+    case http::Framing::Chunked:
+      return BodyKind::Chunked;
+    case http::Framing::UntilClose:  // responses only (the parser never frames a request so)
+      return BodyKind::UntilClose;
+    case http::Framing::None:
+      break;
+  }
+  return BodyKind::None;
+}
+
 HttpSession::HttpSession(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> snapshot,
                          uint32_t listener_index, Fd client, const SockAddr& peer)
     : Session(engine, key, std::move(snapshot), listener_index, std::move(client), peer) {
@@ -236,18 +250,8 @@ void HttpSession::begin_request() {
   tx_->tried_.clear();
   attempts_ = 0;
 
-  switch (tx_->req_.framing) {
-    case http::Framing::ContentLength:
-      req_body_ = BodyKind::Length;
-      break;
-    case http::Framing::Chunked:
-      req_body_ = BodyKind::Chunked;
-      tx_->req_chunks_.reset();
-      break;
-    default:
-      req_body_ = BodyKind::None;
-      break;
-  }
+  req_body_ = body_kind(tx_->req_.framing);
+  if (req_body_ == BodyKind::Chunked) tx_->req_chunks_.reset();
   if (snapshot_->select_hook) {
     // The hook decides first; the head stays in in_ (untouched) until it answers.
     std::array<std::string_view, 4> info{tx_->req_.method, tx_->req_.target, tx_->host_, view(in_, tx_->req_.head_len)};

@@ -97,6 +97,7 @@ class HttpSession final : public Session {
   enum class Resp { Idle, Head, Body, Done };
   enum class Mode { Http, Tunnel, Generated, Linger };
   enum class BodyKind { None, Length, Chunked, UntilClose };
+  static BodyKind body_kind(http::Framing framing);
 
   int64_t deadline() const override;
 
