@@ -164,7 +164,6 @@ void Engine::pause_to_coalesce() {
   timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
   nanosleep(&ts, nullptr);
   paused_ = true;
-  paused_for_bulk_ = bulk_turn_;
   ++totals_.coalesce_pauses;
 }
 
@@ -174,7 +173,8 @@ void Engine::pause_to_coalesce() {
 void Engine::after_coalesce_pause(int gathered) {
   paused_ = false;
   if (gathered > 0) totals_.coalesced_events += static_cast<uint64_t>(gathered);
-  if (paused_for_bulk_) return;  // judged by bytes, not events
+  // bulk_turn_ still describes the turn before the pause (note_bulk_turn runs after dispatch).
+  if (bulk_turn_) return;  // judged by bytes, not events
   gathered_avg_ += (gathered - gathered_avg_) / 8.0;
   if (gathered_avg_ < kMinGathered) coalesce_rest_until_ = now_ + kCoalesceRestMs;
 }
@@ -198,7 +198,7 @@ void Engine::dispatch(const epoll_event& ev) {
     case kTagClient:
       // An unknown key is a session closed earlier in this batch: the event is stale.
       with_session(key, [&](Session& s) {
-        activity_.note(s.active_ms, now_);
+        activity_.note(s.activity_mark, now_);
         s.on_client_event(ev.events);
       });
       return;

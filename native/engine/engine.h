@@ -215,7 +215,6 @@ class Engine {
   void note_bulk_turn();
   ActivityWindow activity_{16};  // clients with I/O in the last 16–32 ms
   bool paused_ = false;
-  bool paused_for_bulk_ = false;
   bool bulk_turn_ = false;             // the last turn spliced at least kBulkTurnBytes
   uint64_t spliced_mark_ = 0;          // pipes_.bytes_out() after the last turn
   int64_t coalesce_rest_until_ = 0;    // thin load: no event-gathering pause before this

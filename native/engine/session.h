@@ -65,7 +65,7 @@ class Session {
   void leave_queue();
 
   int64_t timer_at = 0;  // deadline of this session's entry in the timer heap (0: none)
-  int64_t active_ms = -1;  // the engine's ActivityWindow mark
+  int64_t activity_mark = -1;  // the last ActivityWindow window this session was counted in
   bool in_ready_list = false;
 
  protected:
