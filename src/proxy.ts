@@ -136,7 +136,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       engine: this.#engine,
       health: this.#health,
       logger,
-      running: () => !this.#closed && !this.#stopping,
+      running: () => this.#running,
       emit: (event) => this.emit('server', event),
     });
     this.#select = this.#makeSelect(config);
@@ -188,7 +188,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         log.error({ err }, 'reload rejected, the running config stays');
         throw err;
       }
-      if (this.#closed || this.#stopping) {
+      if (!this.#running) {
         void moved.started.close();
         this.#assertRunning();
       }
@@ -206,10 +206,10 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       this.#engine.apply(this.#compile(next, plan));
       this.#pools.commit(plan);
     } catch (err) {
-      if (!this.#closed && !this.#stopping) await moved?.undo();
+      if (this.#running) await moved?.undo();
       else void moved?.started.close();
       await access.abandon();
-      if (!this.#closed && !this.#stopping) log.error({ err }, 'reload rejected, the running config stays');
+      if (this.#running) log.error({ err }, 'reload rejected, the running config stays');
       throw err;
     }
     access.commit();
@@ -233,7 +233,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
 
   /** Counters per listener, pool and server, read from the engine thread. */
   stats(): Promise<ProxyStats> {
-    if (this.#closed || this.#stopping) return Promise.reject(new Error('epoxy: proxy is stopped'));
+    if (!this.#running) return Promise.reject(new Error('epoxy: proxy is stopped'));
     const token = this.#nextStatsToken++;
     return this.#awaitEngine(
       new Promise((resolve) => {
@@ -447,8 +447,13 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     };
   }
 
+  /** Neither stopping nor stopped. */
+  get #running(): boolean {
+    return !this.#closed && !this.#stopping;
+  }
+
   #assertRunning(): void {
-    if (this.#closed || this.#stopping) throw new Error('epoxy: proxy is stopped');
+    if (!this.#running) throw new Error('epoxy: proxy is stopped');
   }
 }
 
