@@ -1,15 +1,16 @@
 /**
  * Wake-up coalescing (engine.coalesceUs / coalesceSessions): with many clients busy at once the
  * engine pauses after a small batch so the next turn gathers more events; so it does while two or
- * more clients receive bulk data; a lone client never waits for a pause, and 0 turns it off. Every request must still be answered in full.
+ * more clients receive bulk data; a lone client never waits for a pause, and 0 turns it off.
+ * Every request must still be answered in full.
  */
-import * as http from 'node:http';
 import { afterEach, expect, it } from 'vitest';
 
 import type { EngineTuning } from '../src/index.js';
 import { cleanupsAfterEach, startProxy } from './fixtures.js';
-import { connect, freePort, hashIncoming, startBackend, writeRandom, type Backend } from './helpers.js';
-import { httpBackend, request, type HttpBackend } from './http-helpers.js';
+import { connect, freePort, hashIncoming, sleep, startBackend, writeRandom, type Backend } from './helpers.js';
+import { httpBackend, type HttpBackend } from './http-helpers.js';
+import { startLoad } from './load.js';
 
 const cleanups = cleanupsAfterEach();
 let backend: HttpBackend | undefined;
@@ -19,7 +20,7 @@ afterEach(async () => {
 });
 
 async function proxyWith(engine: EngineTuning) {
-  backend = await httpBackend('b', (_req, res) => res.end('x'.repeat(512)));
+  backend = await httpBackend('b');
   const port = await freePort();
   const proxy = await startProxy(
     { listeners: [{ name: 'web', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'p' }] }], pools: { p: { servers: [backend.address] } }, engine },
@@ -28,23 +29,12 @@ async function proxyWith(engine: EngineTuning) {
   return { proxy, port };
 }
 
-/** `clients` keep-alive loops for `ms`; returns how many requests got a full, correct answer and how many did not. */
+/** `clients` keep-alive loops for `ms`; every answer is checked (status and body). */
 async function keepAliveLoad(port: number, clients: number, ms: number) {
-  const until = Date.now() + ms;
-  let ok = 0;
-  const bad: string[] = [];
-  await Promise.all(
-    Array.from({ length: clients }, async (_, i) => {
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      while (Date.now() < until) {
-        const r = await request(port, { path: `/c${i}`, agent }).catch((e: Error) => ({ status: 0, body: Buffer.from(e.message) }));
-        if (r.status === 200 && r.body.length === 512) ok++;
-        else bad.push(`${r.status} ${r.body.toString().slice(0, 80)}`);
-      }
-      agent.destroy();
-    }),
-  );
-  return { ok, bad };
+  const load = startLoad({ httpPort: port, keepAlive: clients, fresh: 0, tcp: 0 });
+  await sleep(ms);
+  const { ok, failures } = (await load.stop()).httpKeepAlive;
+  return { ok, bad: failures };
 }
 
 it('pauses to gather events while many clients are busy, and answers every request', async () => {

@@ -28,7 +28,11 @@ export interface Load {
 
 const counts = (): LoadCounts => ({ ok: 0, failed: 0, failures: [] });
 
-export function startLoad(options: { httpPort: number; tcpPort: number; keepAlive?: number; fresh?: number; tcp?: number }): Load {
+/** Loops of each kind (defaults: 4 keep-alive, 2 new-connection, 2 TCP); tcpPort is needed only with TCP loops. */
+export function startLoad(options: { httpPort: number; tcpPort?: number; keepAlive?: number; fresh?: number; tcp?: number }): Load {
+  const tcpLoops = options.tcp ?? 2;
+  const tcpPort = options.tcpPort;
+  if (tcpLoops > 0 && tcpPort === undefined) throw new Error('startLoad: TCP loops need tcpPort');
   const report: LoadReport = { httpKeepAlive: counts(), httpNewConnection: counts(), tcp: counts() };
   let running = true;
   const loops: Array<Promise<void>> = [];
@@ -41,8 +45,8 @@ export function startLoad(options: { httpPort: number; tcpPort: number; keepAliv
   for (let i = 0; i < (options.fresh ?? 2); i++) {
     loops.push(loop(() => running, report.httpNewConnection, () => httpGet(options.httpPort, false, `/new/${i}`)));
   }
-  for (let i = 0; i < (options.tcp ?? 2); i++) {
-    loops.push(loop(() => running, report.tcp, () => tcpEcho(options.tcpPort)));
+  for (let i = 0; i < tcpLoops; i++) {
+    loops.push(loop(() => running, report.tcp, () => tcpEcho(tcpPort!)));
   }
   return {
     async stop() {
