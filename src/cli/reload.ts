@@ -179,9 +179,10 @@ function settle(waiting: Array<(outcome: Error | undefined) => void>, outcome: E
 
 /**
  * Loads the file and applies it. Never throws: whatever goes wrong is logged, the running config
- * stays, and the error is returned (a ConfigError for a file that does not load or validate). A stop that begins meanwhile is not waited for (a config file that never
- * finishes loading must not hold up SIGTERM); apply() then fails with "proxy is stopped",
- * which is not worth an error line.
+ * stays, and the error is returned (a ConfigError for a file that does not load or validate).
+ * A stop that begins meanwhile is not waited for (a config file that never finishes loading must
+ * not hold up SIGTERM); apply() then fails with "proxy is stopped", which is not worth an error
+ * line.
  */
 async function reloadOnce(state: ReloadState, trigger: ReloadTrigger): Promise<Error | undefined> {
   const { file, logger, apply } = state.options;
