@@ -389,7 +389,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       void old?.close(ADMIN_CLOSE_GRACE_MS);
       this.#logger.info({ admin: started.url, was: old?.url }, `admin: ${started.url} (dashboard, /stats, /metrics)`);
     } else if (next) {
-      old?.setToken(next.token);
+      old?.update(next);
     } else if (old) {
       this.#admin = undefined;
       void old.close(ADMIN_CLOSE_GRACE_MS);

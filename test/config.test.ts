@@ -826,11 +826,19 @@ describe('resolveConfig: timeouts, select, admin, engine', () => {
     expect(await ok(base())).not.toHaveProperty('admin');
     const c = base();
     c['admin'] = { bind: '127.0.0.1:9900' };
-    expect((await ok(c)).admin).toEqual({ bind: '127.0.0.1:9900' });
+    expect((await ok(c)).admin).toEqual({ bind: '127.0.0.1:9900', latencyWindowMs: 60_000 });
     expect(Object.keys((await ok(c)).admin!)).not.toContain('token');
     const d = base();
-    d['admin'] = { bind: '[0:0::1]:9900', token: 'a'.repeat(16) };
-    expect((await ok(d)).admin).toEqual({ bind: '[::1]:9900', token: 'a'.repeat(16) });
+    d['admin'] = { bind: '[0:0::1]:9900', token: 'a'.repeat(16), latencyWindowMs: 300_000 };
+    expect((await ok(d)).admin).toEqual({ bind: '[::1]:9900', token: 'a'.repeat(16), latencyWindowMs: 300_000 });
+    for (const latencyWindowMs of [999, 3_600_001, 1.5, '60000']) {
+      const f = base();
+      f['admin'] = { bind: '127.0.0.1:9900', latencyWindowMs };
+      expect(await only(f), String(latencyWindowMs)).toEqual({
+        path: 'admin.latencyWindowMs',
+        message: expect.stringMatching(/^must be a whole number of milliseconds from 1000 to 3600000, got /),
+      });
+    }
     const e = base();
     e['admin'] = { bind: 'localhost:9900' };
     expect(['127.0.0.1:9900', '[::1]:9900']).toContain((await ok(e)).admin?.bind);

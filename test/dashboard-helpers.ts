@@ -160,6 +160,8 @@ export async function pointsOf(page: Page, testid: string): Promise<string[]> {
 // ---- made-up /stats reads ----
 
 const LATENCY = { count: 100, meanMs: 4, p50Ms: 2.5, p90Ms: 9, p99Ms: 42 };
+// The dashboard shows the recent window, not the since-start figures.
+const RECENT_LATENCY = { windowMs: 60_000, count: 10, meanMs: 3, p50Ms: 1.5, p90Ms: 7, p99Ms: 30 };
 const NO_BYTES = { in: 0, out: 0, spliced: 0, copied: 0 };
 
 /**
@@ -180,6 +182,7 @@ export function madeUpRead(k: number, evilName: string): StatsView {
     responses: { none: 0, '1xx': 0, '2xx': 100 + 34 * k, '3xx': 0, '4xx': 2 * k, '5xx': 4 * k },
     bytes: { in: 4096 * k, out: 3 * 1024 * 1024 * k, spliced: 0, copied: 0 },
     latency: LATENCY,
+    recentLatency: RECENT_LATENCY,
   };
   const tcp: ListenerView = {
     ...web,
@@ -240,5 +243,6 @@ function madeUpServer(address: string, state: ServerStateName, k: number): Serve
       passive: { ejected: state === 'ejected', ejections: state === 'ejected' ? 1 : 0 },
     },
     latency: LATENCY,
+    recentLatency: RECENT_LATENCY,
   };
 }

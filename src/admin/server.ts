@@ -14,6 +14,7 @@ import { authorizeChange } from './auth.js';
 import { dashboardHtml } from './dashboard.js';
 import type { AdminHost } from './host.js';
 import { HttpError, errorReply, json, readJsonBody, send, type Reply } from './http.js';
+import { LatencyWindows } from './latency-window.js';
 import { ProxyMetrics } from './metrics.js';
 import { Router, type Route } from './router.js';
 import { buildView } from './stats-view.js';
@@ -39,8 +40,11 @@ export class AdminServer {
   readonly #server: http.Server;
   readonly #logger: Logger;
   readonly #router: Router;
+  readonly #host: AdminHost;
   #token: string | undefined;
   #closing: Promise<void> | undefined;
+  #windows: LatencyWindows;
+  #sampler: NodeJS.Timeout | undefined;
 
   /** Starts listening on `admin.bind`; rejects (with the bind in the message) if it cannot. */
   static async listen(admin: ResolvedAdmin, options: AdminServerOptions): Promise<AdminServer> {
@@ -53,7 +57,9 @@ export class AdminServer {
     this.bind = admin.bind;
     this.#token = admin.token;
     this.#logger = options.logger;
-    this.#router = new Router().add(...readRoutes(options.host), ...apiRoutes(options.host));
+    this.#host = options.host;
+    this.#windows = new LatencyWindows(admin.latencyWindowMs);
+    this.#router = new Router().add(...readRoutes(options.host, () => this.#windows), ...apiRoutes(options.host));
     this.#server = http.createServer(
       {
         headersTimeout: HEADERS_TIMEOUT_MS,
@@ -71,9 +77,15 @@ export class AdminServer {
     return `http://${this.bind}/`;
   }
 
-  /** A new token (or none) for the changes that follow; the bind stays. */
-  setToken(token: string | undefined): void {
-    this.#token = token;
+  /**
+   * A reload's admin settings other than the bind (which stays): a new token (or none) for the
+   * changes that follow, and a new latency window (which starts over) if its length changed.
+   */
+  update(admin: ResolvedAdmin): void {
+    this.#token = admin.token;
+    if (admin.latencyWindowMs === this.#windows.windowMs || this.#closing) return;
+    this.#windows = new LatencyWindows(admin.latencyWindowMs);
+    this.#startSampling();
   }
 
   /**
@@ -82,6 +94,7 @@ export class AdminServer {
    * is destroyed. Idempotent.
    */
   close(graceMs = 0): Promise<void> {
+    clearInterval(this.#sampler);
     this.#closing ??= new Promise((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
@@ -106,6 +119,22 @@ export class AdminServer {
     // server must not keep it alive on its own.
     this.#server.unref();
     this.#server.on('error', (err) => this.#logger.error({ err, bind: this.bind }, 'admin server error'));
+    this.#startSampling();
+  }
+
+  /** Copies the latency histograms now and every window step, for /stats' recentLatency. */
+  #startSampling(): void {
+    clearInterval(this.#sampler);
+    const windows = this.#windows;
+    const sample = () => {
+      this.#host.stats().then(
+        (stats) => windows.observe(stats, Date.now()),
+        // A proxy that stopped has nothing to count; the next read of /stats says so.
+        () => undefined,
+      );
+    };
+    sample();
+    this.#sampler = setInterval(sample, windows.stepMs).unref();
   }
 
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -147,7 +176,7 @@ export class AdminServer {
 }
 
 /** The pages anyone may read: the dashboard, /stats and /metrics. */
-function readRoutes(host: AdminHost): Route[] {
+function readRoutes(host: AdminHost, windows: () => LatencyWindows): Route[] {
   const metrics = new ProxyMetrics();
   const stats = async () => {
     try {
@@ -158,7 +187,7 @@ function readRoutes(host: AdminHost): Route[] {
   };
   return [
     { method: 'GET', path: '/', handle: () => ({ status: 200, type: 'text/html; charset=utf-8', text: dashboardHtml() }) },
-    { method: 'GET', path: '/stats', handle: async () => json(200, buildView(await stats(), host, Date.now())) },
+    { method: 'GET', path: '/stats', handle: async () => json(200, buildView(await stats(), host, windows(), Date.now())) },
     { method: 'GET', path: '/metrics', handle: async () => ({ status: 200, type: metrics.contentType, text: await metrics.render(stats) }) },
   ];
 }

@@ -1,13 +1,15 @@
 /**
  * GET /stats: the engine's counters arranged for people and dashboards. Every listener, pool and
  * server with its state, sessions, requests, responses, bytes, errors, queue, health and latency
- * percentiles (see latency.ts for how they are computed).
+ * percentiles since start and over the last minute (see latency.ts for how they are computed,
+ * latency-window.ts for the window).
  */
 import type { CheckStatus } from '../health/active.js';
-import type { ListenerStats, PoolStats, ProxyStats, ServerStateName, ServerStats, TrafficStats } from '../stats.js';
+import type { LatencyHistogram, ListenerStats, PoolStats, ProxyStats, ServerStateName, ServerStats, TrafficStats } from '../stats.js';
 import { epoxyVersion } from '../version.js';
 import type { AdminHost } from './host.js';
 import { summarize, type LatencySummary } from './latency.js';
+import { listenerKey, serverKey, type LatencyWindows } from './latency-window.js';
 
 export interface Bytes {
   in: number;
@@ -32,8 +34,15 @@ export interface ListenerView {
   /** HTTP responses sent by status class; `none`: requests that ended without one. */
   responses: ListenerStats['responses'];
   bytes: Bytes;
-  /** HTTP: a request's first byte to its end. */
+  /** HTTP: a request's first byte to its end, since start. */
   latency: LatencySummary;
+  /** The same over the last admin.latencyWindowMs. */
+  recentLatency: RecentLatency;
+}
+
+/** Latencies counted in the last `windowMs` (shorter than admin.latencyWindowMs early in a run). */
+export interface RecentLatency extends LatencySummary {
+  windowMs: number;
 }
 
 export interface ServerView {
@@ -57,8 +66,10 @@ export interface ServerView {
     /** Passive health: ejected now, and how often so far. */
     passive: { ejected: boolean; ejections: number };
   };
-  /** HTTP: request head sent to response head received. */
+  /** HTTP: request head sent to response head received, since start. */
   latency: LatencySummary;
+  /** The same over the last admin.latencyWindowMs. */
+  recentLatency: RecentLatency;
 }
 
 export interface CheckView {
@@ -105,11 +116,27 @@ export interface StatsView {
 }
 
 /** The view of one stats read; `now` is Date.now(). */
-export function buildView(stats: ProxyStats, host: Pick<AdminHost, 'config' | 'checkStatus' | 'startedAt'>, now: number): StatsView {
+export function buildView(
+  stats: ProxyStats,
+  host: Pick<AdminHost, 'config' | 'checkStatus' | 'startedAt'>,
+  windows: LatencyWindows,
+  now: number,
+): StatsView {
   const bounds = stats.latencyBoundsMs;
+  const recent = (key: string, h: LatencyHistogram): RecentLatency => {
+    const r = windows.recent(key, h, now);
+    return { windowMs: r.windowMs, ...summarize(r.histogram, bounds) };
+  };
   const modes = new Map(host.config().listeners.map((l) => [l.name, l.mode]));
-  const listeners = stats.listeners.map((l) => listenerView(l, modes.get(l.name) ?? 'unknown', bounds));
-  const pools = stats.pools.map((p) => poolView(p, bounds, (address) => host.checkStatus(p.name, address)));
+  const listeners = stats.listeners.map((l) =>
+    listenerView(l, modes.get(l.name) ?? 'unknown', bounds, recent(listenerKey(l.name), l.totalMs)),
+  );
+  const pools = stats.pools.map((p) =>
+    poolView(p, bounds, {
+      check: (address) => host.checkStatus(p.name, address),
+      recent: (s) => recent(serverKey(p.name, s.address), s.responseMs),
+    }),
+  );
   const responses = { none: 0, '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
   for (const l of stats.listeners) for (const k of Object.keys(responses) as Array<keyof typeof responses>) responses[k] += l.responses[k];
   const t = stats.totals;
@@ -132,7 +159,7 @@ export function buildView(stats: ProxyStats, host: Pick<AdminHost, 'config' | 'c
   };
 }
 
-function listenerView(l: ListenerStats, mode: ListenerView['mode'], bounds: number[]): ListenerView {
+function listenerView(l: ListenerStats, mode: ListenerView['mode'], bounds: number[], recentLatency: RecentLatency): ListenerView {
   return {
     name: l.name,
     bind: l.bind,
@@ -144,11 +171,17 @@ function listenerView(l: ListenerStats, mode: ListenerView['mode'], bounds: numb
     responses: { ...l.responses },
     bytes: bytes(l),
     latency: summarize(l.totalMs, bounds),
+    recentLatency,
   };
 }
 
-function poolView(p: PoolStats, bounds: number[], check: (address: string) => CheckStatus | undefined): PoolView {
-  const servers = p.servers.map((s) => serverView(s, bounds, check(s.address)));
+interface ServerLookups {
+  check(address: string): CheckStatus | undefined;
+  recent(s: ServerStats): RecentLatency;
+}
+
+function poolView(p: PoolStats, bounds: number[], lookups: ServerLookups): PoolView {
+  const servers = p.servers.map((s) => serverView(s, bounds, lookups.check(s.address), lookups.recent(s)));
   return {
     name: p.name,
     state: servers.some((s) => s.state === 'up') ? 'up' : 'down',
@@ -161,7 +194,7 @@ function poolView(p: PoolStats, bounds: number[], check: (address: string) => Ch
   };
 }
 
-function serverView(s: ServerStats, bounds: number[], check: CheckStatus | undefined): ServerView {
+function serverView(s: ServerStats, bounds: number[], check: CheckStatus | undefined, recentLatency: RecentLatency): ServerView {
   return {
     address: s.address,
     state: s.state,
@@ -179,6 +212,7 @@ function serverView(s: ServerStats, bounds: number[], check: CheckStatus | undef
       passive: { ejected: s.state === 'ejected', ejections: s.ejections },
     },
     latency: summarize(s.responseMs, bounds),
+    recentLatency,
   };
 }
 

@@ -183,7 +183,7 @@ function tokenProblem(token: string): string | undefined {
 }
 
 const adminSchema = z.strictObject(
-  { bind: address, token: tokenSchema.optional() },
+  { bind: address, token: tokenSchema.optional(), latencyWindowMs: intIn(1_000, 3_600_000, ' of milliseconds').optional() },
   { error: expecting('an object like { bind: "127.0.0.1:9900" }') },
 );
 

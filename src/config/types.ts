@@ -307,6 +307,11 @@ export interface AdminConfig {
    * are only accepted from loopback clients.
    */
   token?: string;
+  /**
+   * The span of /stats' `recentLatency` (and the dashboard's p50/p99), 1000–3600000. Default
+   * 60000: the last minute. `latency` beside it covers the whole run.
+   */
+  latencyWindowMs?: number;
 }
 
 /** Data-plane settings. */
@@ -458,6 +463,7 @@ export interface ResolvedAdmin {
   /** Normalised `ip:port`. */
   bind: string;
   token?: string;
+  latencyWindowMs: number;
 }
 
 /** One problem found in a config, with the path of the offending field (e.g. `pools.web.servers[1]`). */

@@ -370,7 +370,7 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
   };
   if (data.select) config.select = data.select;
   if (data.admin) {
-    config.admin = { bind: resolved('admin.bind') };
+    config.admin = { bind: resolved('admin.bind'), latencyWindowMs: data.admin.latencyWindowMs ?? 60_000 };
     if (data.admin.token !== undefined) config.admin.token = data.admin.token;
   }
   return config;

@@ -21,7 +21,7 @@ export const dashboardBody = String.raw`
 <footer>
   Updates every second from <a href="./stats">/stats</a> (also: <a href="./metrics">/metrics</a>).
   Rates are counter differences between two reads divided by the proxy's elapsed time between them;
-  latency percentiles are since start.
+  latency percentiles cover the last minute (admin.latencyWindowMs).
 </footer>
 </div>
 `;

@@ -39,8 +39,8 @@ function createListener(l) {
   if (http) {
     add('5xx-rate', '5xx', '/s', '5xx-share');
     add('4xx-rate', '4xx', '/s', '4xx-share');
-    add('p50', 'p50 latency');
-    add('p99', 'p99 latency');
+    add('p50', 'p50 latency, recent');
+    add('p99', 'p99 latency, recent');
   }
   const sparks = el('div', 'sparks');
   const rateSpark = sparkline(id + 'spark-rate', http ? 'requests per second' : 'new connections per second');
@@ -73,8 +73,8 @@ function updateListener(view, l, r, fresh) {
     show(f['4xx-rate'], fmtRate(r.errors4xx), r.errors4xx);
     const share4xx = shareOf(r.errors4xx, r.responses);
     show(f['4xx-share'], fmtShare(share4xx), share4xx);
-    show(f.p50, fmtMs(l.latency.p50Ms), l.latency.p50Ms);
-    show(f.p99, fmtMs(l.latency.p99Ms), l.latency.p99Ms);
+    show(f.p50, fmtMs(l.recentLatency.p50Ms), l.recentLatency.p50Ms);
+    show(f.p99, fmtMs(l.recentLatency.p99Ms), l.recentLatency.p99Ms);
   }
   if (!fresh) return;
   remember(view.rates, r.rate);
