@@ -6,15 +6,14 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 
-import { parseAddress } from './config/address.js';
 import { ConfigError } from './config/errors.js';
-import type { EpoxyConfig, ResolvedAdmin, ResolvedConfig, ResolvedListener } from './config/types.js';
+import type { EpoxyConfig, ResolvedConfig, ResolvedListener } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
 import { AccessLog, type AccessLogSwitch } from './log/access.js';
 import { createLogger } from './log/logger.js';
 import { SELECT_RECORD, native, type NativeEngine, type NativeEventBatch, type NativeSnapshotSpec } from './native.js';
-import { AdminServer } from './admin/server.js';
 import type { AdminHost } from './admin/host.js';
+import { AdminSlot, type AdminMove } from './admin/slot.js';
 import { PoolHealthChecks } from './health/pools.js';
 import { PoolRegistry, type PoolPlan } from './pools.js';
 import { PoolControl, type PoolHandle, type ServerEvent } from './pool-control.js';
@@ -51,25 +50,6 @@ export interface ProxyEvents {
   server: [ServerEvent];
 }
 
-/** An admin server replaced by a reload lets its requests in flight (the reload's own) finish. */
-const ADMIN_CLOSE_GRACE_MS = 2_000;
-
-/** A new admin server bound by a reload, and how to go back to the old one. */
-interface AdminMove {
-  started: AdminServer;
-  undo: () => Promise<void>;
-}
-
-function addressInUse(err: unknown): boolean {
-  const cause = err instanceof Error ? (err.cause as NodeJS.ErrnoException | undefined) : undefined;
-  return cause?.code === 'EADDRINUSE';
-}
-
-function portOf(bind: string): number | undefined {
-  const parsed = parseAddress(bind);
-  return 'error' in parsed ? undefined : parsed.port;
-}
-
 export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #engine: NativeEngine;
   readonly #logger: Logger;
@@ -90,7 +70,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #awaiting = 0;
   readonly #startedAt = Date.now();
   readonly #reloadSource: (() => Promise<void>) | undefined;
-  #admin: AdminServer | undefined;
+  readonly #admin: AdminSlot;
 
   /**
    * Validates `config`, binds every listener and the admin server (if configured) and starts the
@@ -110,10 +90,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     }
     if (result.config.admin) {
       try {
-        proxy.#admin = await proxy.#listenAdmin(result.config.admin);
-        // Where an operator points a browser (epoxy run prints it at start).
-        const url = proxy.#admin.url;
-        logger.info({ admin: url, token: result.config.admin.token !== undefined }, `admin: ${url} (dashboard, /stats, /metrics)`);
+        await proxy.#admin.open(result.config.admin);
       } catch (err) {
         await proxy.stop({ graceMs: 0 });
         throw err;
@@ -128,6 +105,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#logger = logger;
     this.#access = access;
     this.#reloadSource = reloadSource;
+    this.#admin = new AdminSlot(this.#adminHost(), logger);
     this.#health = new PoolHealthChecks(logger, (change) => this.#control.onCheckChange(change));
     const plan = this.#pools.plan(config.pools);
     this.#engine = new native.Engine(() => this.#onWake());
@@ -179,19 +157,16 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     const next = result.config;
     // A new admin bind and access log destination are taken first, so that one that fails
     // changes nothing.
-    const moving = next.admin !== undefined && next.admin.bind !== this.#admin?.bind;
     let moved: AdminMove | undefined;
-    if (moving && next.admin) {
-      try {
-        moved = await this.#moveAdmin(next.admin);
-      } catch (err) {
-        log.error({ err }, 'reload rejected, the running config stays');
-        throw err;
-      }
-      if (!this.#running) {
-        void moved.started.close();
-        this.#assertRunning();
-      }
+    try {
+      moved = await this.#admin.move(next.admin);
+    } catch (err) {
+      log.error({ err }, 'reload rejected, the running config stays');
+      throw err;
+    }
+    if (moved && !this.#running) {
+      void moved.started.close();
+      this.#assertRunning();
     }
     let access: AccessLogSwitch;
     try {
@@ -217,7 +192,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#config = next;
     this.#select = this.#makeSelect(next);
     this.#health.sync(this.#pools.all());
-    this.#swapAdmin(next.admin, moved?.started);
+    this.#admin.commit(next.admin, moved);
     log.info(summary, 'config reloaded');
   }
 
@@ -265,15 +240,14 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#logger.info({ graceMs }, `stopping: listeners closed, sessions in flight have ${graceMs} ms to finish`);
     this.#health.stop();
     // Nothing can be read or changed while stopping: the admin server goes at once.
-    void this.#admin?.close();
-    this.#admin = undefined;
+    this.#admin.close();
     this.#engine.stop(graceMs);
     return this.#stopping;
   }
 
   /** The admin server's `http://ip:port/`, when one runs. */
   get adminUrl(): string | undefined {
-    return this.#admin?.url;
+    return this.#admin.url;
   }
 
   /** Like net.Server#unref: a running proxy alone no longer keeps the process alive. */
@@ -335,66 +309,6 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#keepAlive = undefined;
     this.#engine.close();
     this.#resolveStopped?.();
-  }
-
-  /**
-   * Listens on the admin server's new address. A move between a specific address and the wildcard
-   * on one port (127.0.0.1:9900 → 0.0.0.0:9900) collides with our own socket: the old server then
-   * stops listening first (requests in flight keep their grace), and `undo` listens on its
-   * address again should the new bind or the rest of the reload fail.
-   */
-  async #moveAdmin(next: ResolvedAdmin): Promise<AdminMove> {
-    try {
-      const started = await this.#listenAdmin(next);
-      return { started, undo: () => started.close() };
-    } catch (err) {
-      const old = this.#admin;
-      const before = this.#config.admin;
-      if (!old || !before || !addressInUse(err) || portOf(before.bind) !== portOf(next.bind)) throw err;
-      void old.close(ADMIN_CLOSE_GRACE_MS);
-      const putBack = async () => {
-        try {
-          this.#admin = await this.#listenAdmin(before);
-        } catch (lost) {
-          this.#admin = undefined;
-          this.#logger.error({ err: lost, admin: before.bind }, 'admin server lost: its address could not be bound again');
-        }
-      };
-      let started: AdminServer;
-      try {
-        started = await this.#listenAdmin(next);
-      } catch (again) {
-        await putBack();
-        throw again;
-      }
-      return {
-        started,
-        undo: async () => {
-          await started.close();
-          await putBack();
-        },
-      };
-    }
-  }
-
-  #listenAdmin(admin: ResolvedAdmin): Promise<AdminServer> {
-    return AdminServer.listen(admin, { host: this.#adminHost(), logger: this.#logger.child({ component: 'admin' }) });
-  }
-
-  /** After a reload: the new admin server (if it moved) replaces the old, or the token changes. */
-  #swapAdmin(next: ResolvedAdmin | undefined, started: AdminServer | undefined): void {
-    const old = this.#admin;
-    if (started) {
-      this.#admin = started;
-      void old?.close(ADMIN_CLOSE_GRACE_MS);
-      this.#logger.info({ admin: started.url, was: old?.url }, `admin: ${started.url} (dashboard, /stats, /metrics)`);
-    } else if (next) {
-      old?.update(next);
-    } else if (old) {
-      this.#admin = undefined;
-      void old.close(ADMIN_CLOSE_GRACE_MS);
-      this.#logger.info({ was: old.url }, 'admin server closed');
-    }
   }
 
   /** What the admin server may see and do: reads, and the same PoolHandle as proxy.pool(). */
