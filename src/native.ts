@@ -49,6 +49,8 @@ export interface NativePoolSpec {
   queueLimit: number;
   /** errors 0: passive health off. */
   passive: { errors: number; windowMs: number; ejectMs: number; count5xx: boolean };
+  /** TCP congestion control of server connections; '' the system's. */
+  congestion: string;
   servers: NativeServerSpec[];
 }
 
@@ -61,7 +63,8 @@ export interface NativeRouteSpec {
   pool: number;
 }
 
-export type NativeListenerSpec = { name: string; bind: string; backlog: number; maxconn: number } & (
+/** `congestion`: TCP congestion control of client connections; '' the system's. */
+export type NativeListenerSpec = { name: string; bind: string; backlog: number; maxconn: number; congestion: string } & (
   | { mode: 'tcp'; /** Index into NativeSnapshotSpec.pools. */ pool: number }
   | { mode: 'http'; routes: NativeRouteSpec[] }
 );

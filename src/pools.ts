@@ -135,6 +135,7 @@ function poolSpec(p: PoolModel): NativePoolSpec {
     queueTimeoutMs: c.queue.timeoutMs,
     queueLimit: c.queue.limit,
     passive: c.passive ?? { errors: 0, windowMs: 0, ejectMs: 0, count5xx: false },
+    congestion: c.congestion,
     servers: p.servers.map(serverSpec),
   };
 }

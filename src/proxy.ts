@@ -339,7 +339,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     const poolIndex = new Map(c.pools.map((p, i) => [p.name, i]));
     return {
       listeners: c.listeners.map((l) => {
-        const base = { name: l.name, bind: l.bind, backlog: l.backlog, maxconn: l.maxconn };
+        const base = { name: l.name, bind: l.bind, backlog: l.backlog, maxconn: l.maxconn, congestion: l.congestion };
         if (l.mode === 'tcp') return { ...base, mode: 'tcp' as const, pool: poolIndex.get(l.pool) ?? 0 };
         const routes = l.routes.map((r) => ({ host: r.host, path: r.path, pool: poolIndex.get(r.pool) ?? 0 }));
         return { ...base, mode: 'http' as const, routes };

@@ -57,12 +57,13 @@ async function only(input: unknown, options?: ResolveOptions): Promise<ConfigIss
 describe('resolveConfig: valid configs and defaults', () => {
   it('fills every default', async () => {
     const config = await ok(base());
-    expect(config.listeners).toEqual([{ name: 'web', mode: 'tcp', bind: '127.0.0.1:8080', backlog: 4096, maxconn: 0, pool: 'web' }]);
+    expect(config.listeners).toEqual([{ name: 'web', mode: 'tcp', bind: '127.0.0.1:8080', backlog: 4096, maxconn: 0, congestion: '', pool: 'web' }]);
     const poolDefaults = {
       balance: 'roundrobin',
       retries: 3,
       queue: { timeoutMs: 5000, limit: 10000 },
       passive: { errors: 5, windowMs: 10000, ejectMs: 10000, count5xx: true },
+      congestion: '',
     };
     expect(config.pools).toEqual([
       {
@@ -198,6 +199,7 @@ describe('resolveConfig: listeners', () => {
       mode: 'http',
       backlog: 4096,
       maxconn: 0,
+      congestion: '',
       routes: [
         { host: 'api.example.com', path: '/v1/', pool: 'api' },
         { host: '*.example.com', path: '', pool: 'web' },

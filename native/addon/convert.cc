@@ -77,7 +77,8 @@ bool read_pool(Napi::Value v, PoolSpec& p, const std::string& where) {
       !read_u32(o, "balance", balance, where) || !read_u32(o, "hashKey", hash_key, where) ||
       !read_string(o, "hashHeader", p.hash_header, where) || !read_u32(o, "retries", p.retries, where) ||
       !read_u32(o, "queueTimeoutMs", p.queue_timeout_ms, where) || !read_u32(o, "queueLimit", p.queue_limit, where) ||
-      !read_passive(o.Get("passive"), p.passive, where + ".passive") || !read_array(o, "servers", servers, where)) {
+      !read_passive(o.Get("passive"), p.passive, where + ".passive") ||
+      !read_string(o, "congestion", p.congestion, where) || !read_array(o, "servers", servers, where)) {
     return false;
   }
   if (balance > 3) return throw_type(v.Env(), where + ".balance is unknown");
@@ -111,7 +112,7 @@ bool read_listener(Napi::Value v, ListenerSpec& l, const std::string& where) {
   Napi::Array routes;
   if (!read_object(v, o, where) || !read_string(o, "name", l.name, where) || !read_string(o, "bind", l.bind, where) ||
       !read_u32(o, "backlog", backlog, where) || !read_u32(o, "maxconn", l.maxconn, where) ||
-      !read_string(o, "mode", mode, where)) {
+      !read_string(o, "mode", mode, where) || !read_string(o, "congestion", l.congestion, where)) {
     return false;
   }
   l.backlog = static_cast<int>(backlog > 65535 ? 65535 : backlog);

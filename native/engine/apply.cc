@@ -71,7 +71,7 @@ bool Engine::apply(SnapshotSpec spec, std::string& error) {
   for (const ListenerSpec& l : spec.listeners) {
     if (bound_.count(l.bind)) continue;
     std::string why;
-    Fd fd = open_listener(l.addr, l.backlog, why);
+    Fd fd = open_listener(l.addr, l.backlog, l.congestion, why);
     if (!fd) {
       error = "listener \"" + l.name + "\" (" + l.bind + "): " + why;
       return false;  // sockets bound so far close with `c`
@@ -156,6 +156,7 @@ std::shared_ptr<Pool> Engine::materialize_pool(const PoolSpec& spec) {
   pool->queue_timeout_ms = spec.queue_timeout_ms;
   pool->queue_limit = spec.queue_limit;
   pool->passive = spec.passive;
+  pool->congestion = spec.congestion;
   sync_servers(*pool, spec.servers);
   return pool;
 }
@@ -228,11 +229,17 @@ void Engine::rebuild_listeners(const SnapshotSpec& spec, std::vector<std::pair<s
         l = std::make_unique<Listener>();
         l->id = next_listener_id_++;
         l->bind = ls.bind;
+        l->congestion = ls.congestion;  // set by open_listener
         l->fd = std::move(fd);
         register_fd(l->fd.get(), tag_key(l->id, kTagListener));
       }
     }
     if (!l) continue;  // cannot happen: apply() bound every new address
+    if (l->congestion != ls.congestion) {
+      // A kept socket: the control plane checked the name against this host before the reload.
+      std::string ignored;
+      if (set_congestion(l->fd.get(), ls.congestion, ignored)) l->congestion = ls.congestion;
+    }
     l->name = ls.name;
     l->maxconn = ls.maxconn;
     next.push_back(std::move(l));

@@ -15,7 +15,7 @@ ServerConn* Engine::find_conn(uint64_t key) { return conns_.find(key); }
 
 ServerConn* Engine::open_conn(const std::shared_ptr<Server>& server, uint64_t owner, int& err) {
   Fd fd;
-  ConnectStart r = start_connect(server->addr, fd, err);
+  ConnectStart r = start_connect(server->addr, congestion_of(*server), fd, err);
   if (r == ConnectStart::Failed) return nullptr;
   uint64_t key = conns_.next_key();
   ServerConn& c = conns_.insert(std::make_unique<ServerConn>());

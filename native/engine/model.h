@@ -58,6 +58,7 @@ struct PoolSpec {
   uint32_t queue_timeout_ms = 5000;
   uint32_t queue_limit = 10000;
   PassiveSpec passive;
+  std::string congestion;  // TCP congestion control of server connections; empty: the system's
   std::vector<ServerSpec> servers;
 };
 
@@ -88,6 +89,7 @@ struct ListenerSpec {
   ListenerMode mode = ListenerMode::Tcp;
   int32_t pool = -1;  // TCP: index into SnapshotSpec::pools
   std::vector<RouteSpec> routes;  // HTTP: first match wins
+  std::string congestion;  // TCP congestion control of client connections; empty: the system's
 };
 
 struct Timeouts {
@@ -186,6 +188,7 @@ struct Pool {
   uint32_t queue_timeout_ms = 5000;
   uint32_t queue_limit = 10000;
   PassiveSpec passive;
+  std::string congestion;
   std::vector<std::shared_ptr<Server>> servers;
   lb::HashRing ring;  // over `servers`, in their order; built when they change
   lb::Rng rng;
@@ -203,6 +206,12 @@ struct Pool {
   uint64_t queue_full = 0;  // refused because the queue was at its limit
 };
 
+// The TCP congestion control for new connections to `s`: its pool's (empty: the system's).
+inline const std::string& congestion_of(const Server& s) {
+  static const std::string system_default;
+  return s.pool && !s.removed ? s.pool->congestion : system_default;
+}
+
 struct ListenerCounters {
   uint64_t accepted = 0;
   uint64_t active = 0;
@@ -219,6 +228,7 @@ struct Listener {
   std::string bind;
   Fd fd;
   uint32_t maxconn = 0;  // 0: no limit
+  std::string congestion;  // as set on the listening socket (accepted sockets inherit it)
   bool readable = false;
   bool paused = false;  // accept() hit EMFILE/ENFILE; retried by a timer, never spun on
   std::shared_ptr<ListenerCounters> counters = std::make_shared<ListenerCounters>();

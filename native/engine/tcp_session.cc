@@ -75,7 +75,7 @@ void TcpSession::try_connect() {
     counted_on_server_ = true;
     Fd fd;
     int err = 0;
-    ConnectStart r = start_connect(server_->addr, fd, err);
+    ConnectStart r = start_connect(server_->addr, congestion_of(*server_), fd, err);
     if (r == ConnectStart::Failed) {
       note_connect_failure(err);
       if (!may_retry()) {

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <string.h>
+
+#include <fstream>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -10,9 +12,29 @@ namespace epoxy {
 
 namespace {
 std::string errno_text(const char* call, int err) { return std::string(call) + ": " + strerror(err); }
+
+std::string system_congestion() {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_congestion_control");
+  std::string name;
+  in >> name;
+  return name;
+}
 }  // namespace
 
-Fd open_listener(const SockAddr& addr, int backlog, std::string& error) {
+bool set_congestion(int fd, const std::string& name, std::string& error) {
+  std::string chosen = name.empty() ? system_congestion() : name;
+  if (chosen.empty()) {
+    error = "net.ipv4.tcp_congestion_control is unreadable";
+    return false;
+  }
+  if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, chosen.data(), static_cast<socklen_t>(chosen.size())) != 0) {
+    error = errno_text(("setsockopt(TCP_CONGESTION, " + chosen + ")").c_str(), errno);
+    return false;
+  }
+  return true;
+}
+
+Fd open_listener(const SockAddr& addr, int backlog, const std::string& congestion, std::string& error) {
   Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
     error = errno_text("socket", errno);
@@ -22,6 +44,7 @@ Fd open_listener(const SockAddr& addr, int backlog, std::string& error) {
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt instead of one per connection.
   setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!congestion.empty() && !set_congestion(fd.get(), congestion, error)) return Fd();
   if (::bind(fd.get(), addr.get(), addr.len) != 0) {
     error = errno_text("bind", errno);
     return Fd();
@@ -33,13 +56,15 @@ Fd open_listener(const SockAddr& addr, int backlog, std::string& error) {
   return fd;
 }
 
-ConnectStart start_connect(const SockAddr& addr, Fd& out, int& err) {
+ConnectStart start_connect(const SockAddr& addr, const std::string& congestion, Fd& out, int& err) {
   Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
     err = errno;
     return ConnectStart::Failed;
   }
   set_nodelay(fd.get());
+  std::string ignored;
+  if (!congestion.empty()) set_congestion(fd.get(), congestion, ignored);
   int r = ::connect(fd.get(), addr.get(), addr.len);
   if (r != 0 && errno != EINPROGRESS) {
     err = errno;

@@ -9,14 +9,21 @@
 
 namespace epoxy {
 
-// socket + SO_REUSEADDR + bind + listen, non-blocking. On failure returns an invalid Fd and a
-// reason that names the failing call (e.g. "bind: Address already in use").
-Fd open_listener(const SockAddr& addr, int backlog, std::string& error);
+// socket + SO_REUSEADDR + bind + listen, non-blocking, with TCP congestion control
+// `congestion` (empty: the system's default; accepted sockets inherit it). On failure returns an
+// invalid Fd and a reason that names the failing call (e.g. "bind: Address already in use").
+Fd open_listener(const SockAddr& addr, int backlog, const std::string& congestion, std::string& error);
+
+// TCP_CONGESTION: `name` for the socket's congestion control; empty: the system's default
+// (net.ipv4.tcp_congestion_control, read again at each call). On failure, a reason.
+bool set_congestion(int fd, const std::string& name, std::string& error);
 
 enum class ConnectStart { InProgress, Connected, Failed };
 
-// Starts a non-blocking connect. `err` receives errno on failure.
-ConnectStart start_connect(const SockAddr& addr, Fd& out, int& err);
+// Starts a non-blocking connect, with congestion control `congestion` when not empty (a name
+// the kernel refuses leaves the system's default: the config was checked against the host).
+// `err` receives errno on failure.
+ConnectStart start_connect(const SockAddr& addr, const std::string& congestion, Fd& out, int& err);
 
 // SO_ERROR of a socket whose connect was in progress: 0 means connected.
 int take_socket_error(int fd);

@@ -28,6 +28,11 @@ const nonEmpty = (what: string) =>
 const address = z.string({ error: expecting('an address string like "127.0.0.1:8080"') });
 
 const maxconn = intIn(0, 1_000_000).optional();
+/** A TCP congestion control name as the kernel takes it (TCP_CA_NAME_MAX is 16 with the NUL). */
+export const CONGESTION_NAME = /^[a-z0-9_-]{1,15}$/;
+const congestionError = (iss: { input?: unknown }) =>
+  `must be a TCP congestion control name such as "cubic" (sysctl net.ipv4.tcp_available_congestion_control lists them), got ${describe(iss.input)}`;
+const congestion = z.string({ error: congestionError }).regex(CONGESTION_NAME, { error: congestionError }).optional();
 
 const serverObject = z.strictObject({
   address,
@@ -110,6 +115,7 @@ export const poolSchema = z.strictObject(
     queue: queueSchema.optional(),
     health: healthSchema.optional(),
     passive: passive.optional(),
+    congestion,
   },
   { error: expecting('a pool object like { servers: ["127.0.0.1:9001"] }') },
 );
@@ -128,6 +134,7 @@ const listenerBase = {
   bind: address,
   backlog: intIn(1, 65535).optional(),
   maxconn,
+  congestion,
 };
 
 const tcpListenerSchema = z.strictObject({

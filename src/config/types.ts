@@ -126,6 +126,8 @@ export interface PoolConfig {
   health?: HealthCheckConfig;
   /** Passive health; on with the defaults when omitted, `false` turns it off. */
   passive?: PassiveHealthConfig | false;
+  /** TCP congestion control for connections to this pool's servers, as for a listener's `congestion`. Default: the system's. */
+  congestion?: string;
 }
 
 /**
@@ -157,6 +159,14 @@ interface ListenerBase {
    * in the backlog) until one closes. 0–1000000; 0 (the default) means no limit.
    */
   maxconn?: number;
+  /**
+   * TCP congestion control for client connections (TCP_CONGESTION on the listening socket,
+   * which accepted sockets inherit), e.g. `cubic`; it must be in
+   * net.ipv4.tcp_available_congestion_control (and, without CAP_NET_ADMIN, in
+   * tcp_allowed_congestion_control). Default: the system's. On hosts defaulting to `bbr` without
+   * the `fq` qdisc, bulk transfers to nearby clients cost less CPU with `cubic` (no pacing timer).
+   */
+  congestion?: string;
 }
 
 /** Forwards each TCP connection as a byte stream to a server of one pool. */
@@ -399,6 +409,8 @@ export interface ResolvedPool {
   health?: ResolvedHealthCheck;
   /** null: passive health is off. */
   passive: ResolvedPassive | null;
+  /** '' for the system's default. */
+  congestion: string;
 }
 
 export interface ResolvedTcpListener {
@@ -408,6 +420,8 @@ export interface ResolvedTcpListener {
   backlog: number;
   /** 0: no limit. */
   maxconn: number;
+  /** '' for the system's default. */
+  congestion: string;
   pool: string;
 }
 
@@ -426,6 +440,8 @@ export interface ResolvedHttpListener {
   backlog: number;
   /** 0: no limit. */
   maxconn: number;
+  /** '' for the system's default. */
+  congestion: string;
   routes: ResolvedRoute[];
 }
 

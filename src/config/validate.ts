@@ -7,6 +7,7 @@ import { promises as dns } from 'node:dns';
 import { checkAccessLog, resolveAccessLog } from './access-log-config.js';
 import { errorCode } from './errors.js';
 import { isIPLiteral, isLoopback, normalizeAddress, parseAddress } from './address.js';
+import { checkCongestion, hostCongestion } from './congestion.js';
 import { checkHealth, resolveHealth } from './health-config.js';
 import {
   configSchema,
@@ -62,6 +63,7 @@ export async function resolveConfig(input: unknown, options: ResolveOptions = {}
   checkListeners(listeners, pools, addresses, binds, issues);
   checkAdmin(input, binds, addresses, issues);
   await checkAccessLog(input['accessLog'], issues);
+  checkCongestion(input, await hostCongestion(), issues);
 
   if (issues.length > 0 || !parsed.success) return { ok: false, issues: inConfigOrder(issues, pools) };
   return { ok: true, config: buildConfig(parsed.data, addresses) };
@@ -341,7 +343,7 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
   };
   const listeners = data.listeners.map((l, i): ResolvedListener => {
     const bind = resolved(`listeners[${i}].bind`);
-    const base = { name: l.name, bind, backlog: l.backlog ?? 4096, maxconn: l.maxconn ?? 0 };
+    const base = { name: l.name, bind, backlog: l.backlog ?? 4096, maxconn: l.maxconn ?? 0, congestion: l.congestion ?? '' };
     if (l.mode === 'tcp') return { ...base, mode: 'tcp', pool: l.pool };
     const routes = l.routes.map((r) => ({
       host: r.host === undefined ? '' : (normalizeHostPattern(r.host) ?? ''),
@@ -386,6 +388,7 @@ function buildPool(name: string, p: ParsedPool, address: (index: number) => stri
     servers: p.servers.map((s, i) => resolveServer(s, address(i), p.maxconn ?? 0)),
     queue: { timeoutMs: p.queue?.timeoutMs ?? 5000, limit: p.queue?.limit ?? 10_000 },
     passive: resolvePassive(p.passive),
+    congestion: p.congestion ?? '',
   };
   if (p.health) pool.health = resolveHealth(p.health);
   return pool;
