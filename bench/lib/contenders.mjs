@@ -14,6 +14,9 @@ const CONFIGS = join(ROOT, 'bench/configs');
 export const CONTENDERS = {
   direct: { id: 'direct', label: 'direct', mode: 'any', color: '#9aa0a6', about: 'wrk/ab straight to nginx, no proxy: the floor' },
   epoxy: { id: 'epoxy', label: 'epoxy', mode: 'tcp', kind: 'epoxy', config: 'epoxy-tcp.config.mjs', color: '#0b8a7e', about: 'epoxy TCP mode, native round robin' },
+  // The same config with `congestion: 'cubic'` on the listener and pool: what a host defaulting
+  // to bbr (whose internal pacing runs a timer per burst without the fq qdisc) costs in bulk.
+  'epoxy-cubic': { id: 'epoxy-cubic', label: 'epoxy cubic', mode: 'tcp', kind: 'epoxy', config: 'epoxy-tcp.config.mjs', env: { BENCH_CONGESTION: 'cubic' }, color: '#076b62', about: 'epoxy TCP mode, its sockets on TCP congestion control cubic (listeners[].congestion, pools.<name>.congestion)' },
   'epoxy+hook': { id: 'epoxy+hook', label: 'epoxy+hook', mode: 'tcp', kind: 'epoxy', config: 'epoxy-hook.config.mjs', hook: true, color: '#5cc2b5', about: 'epoxy TCP mode, every connection through the JS select hook' },
   'haproxy-tcp': { id: 'haproxy-tcp', label: 'haproxy tcp', mode: 'tcp', kind: 'haproxy', config: 'haproxy-tcp.cfg', color: '#e8710a', about: 'haproxy 1 thread, TCP mode, no splice' },
   'haproxy-tcp-splice': { id: 'haproxy-tcp-splice', label: 'haproxy tcp+splice', mode: 'tcp', kind: 'haproxy', config: 'haproxy-tcp-splice.cfg', color: '#b3470a', about: 'haproxy 1 thread, TCP mode, splice forced both ways' },
