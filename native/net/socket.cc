@@ -3,10 +3,10 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <string.h>
-
-#include <fstream>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+
+#include <fstream>
 
 namespace epoxy {
 
