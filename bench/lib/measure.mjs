@@ -133,6 +133,15 @@ export async function topProcesses(excludePids = new Set(), ms = 300) {
   return out.sort((x, y) => y.cpu - x.cpu).slice(0, 3);
 }
 
+/** A one-line /proc file, trimmed; undefined when it cannot be read. */
+function readProc(path) {
+  try {
+    return readFileSync(path, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function machineInfo() {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
@@ -149,6 +158,9 @@ export function machineInfo() {
     cpuModel: model,
     virtualization: virt || undefined,
     kernel: os.release(),
+    // Both change bulk results a lot: bbr without fq paces every socket with a timer.
+    tcpCongestion: readProc('/proc/sys/net/ipv4/tcp_congestion_control'),
+    qdisc: readProc('/proc/sys/net/core/default_qdisc'),
     memGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     nofile: nofileLimit(),
     hostname: os.hostname(),

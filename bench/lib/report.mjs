@@ -168,7 +168,8 @@ export function markdown(result, { chartDir = '' } = {}) {
   out.push(`# epoxy benchmark — ${meta.startedAt.slice(0, 16).replace('T', ' ')} UTC${meta.profile === 'quick' ? ' (quick smoke run: 1 rep, short runs — not for comparison)' : ''}`);
   out.push('');
   out.push(
-    `Machine: ${m.cpus} vCPU (${m.cpuModel}${m.virtualization ? `, ${m.virtualization}` : ''}), ${m.memGiB} GiB, kernel ${m.kernel}. ` +
+    `Machine: ${m.cpus} vCPU (${m.cpuModel}${m.virtualization ? `, ${m.virtualization}` : ''}), ${m.memGiB} GiB, kernel ${m.kernel}` +
+      `${m.tcpCongestion ? `, TCP congestion control ${m.tcpCongestion} (default qdisc ${m.qdisc ?? 'unknown'})` : ''}. ` +
       `epoxy ${v.epoxy}, node ${v.node}, haproxy ${v.haproxy}, nginx ${v.nginx} (backend, 1 worker), wrk ${v.wrk}, ab ${v.ab}, http-proxy ${v.httpProxy}. ` +
       `Everything on 127.0.0.1, load generator, proxy and backend sharing the ${m.cpus} CPUs${meta.options.pin ? ` (pinned: proxy on CPU ${meta.options.proxyCpus}, the rest on ${meta.options.clientCpus})` : ' (not pinned)'}.`,
   );
