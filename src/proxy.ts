@@ -159,7 +159,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     // changes nothing.
     let moved: AdminMove | undefined;
     try {
-      moved = await this.#admin.move(next.admin);
+      moved = await this.#admin.move(next.admin, this.#config.admin);
     } catch (err) {
       log.error({ err }, 'reload rejected, the running config stays');
       throw err;

@@ -22,8 +22,6 @@ export class AdminSlot {
   readonly #host: AdminHost;
   readonly #logger: Logger;
   #server: AdminServer | undefined;
-  /** The settings the running server was started or last updated with. */
-  #settings: ResolvedAdmin | undefined;
 
   constructor(host: AdminHost, logger: Logger) {
     this.#host = host;
@@ -38,7 +36,6 @@ export class AdminSlot {
   /** Starts the first admin server; rejects (naming the bind) if it cannot listen. */
   async open(admin: ResolvedAdmin): Promise<void> {
     this.#server = await this.#listen(admin);
-    this.#settings = admin;
     // Where an operator points a browser (epoxy run prints it at start).
     const url = this.#server.url;
     this.#logger.info({ admin: url, token: admin.token !== undefined }, `admin: ${url} (dashboard, /stats, /metrics)`);
@@ -49,16 +46,16 @@ export class AdminSlot {
    * the bind stays or there is no admin server next). A move between a specific address and the
    * wildcard on one port (127.0.0.1:9900 → 0.0.0.0:9900) collides with our own socket: the old
    * server then stops listening first (requests in flight keep their grace), and `undo` listens
-   * on its address again should the new bind or the rest of the reload fail.
+   * on its address again, with `before` (the running config's admin settings), should the new
+   * bind or the rest of the reload fail.
    */
-  async move(next: ResolvedAdmin | undefined): Promise<AdminMove | undefined> {
+  async move(next: ResolvedAdmin | undefined, before: ResolvedAdmin | undefined): Promise<AdminMove | undefined> {
     if (!next || next.bind === this.#server?.bind) return undefined;
     try {
       const started = await this.#listen(next);
       return { started, undo: () => started.close() };
     } catch (err) {
       const old = this.#server;
-      const before = this.#settings;
       if (!old || !before || !addressInUse(err) || portOf(before.bind) !== portOf(next.bind)) throw err;
       void old.close(CLOSE_GRACE_MS);
       const putBack = async () => {
@@ -66,7 +63,6 @@ export class AdminSlot {
           this.#server = await this.#listen(before);
         } catch (lost) {
           this.#server = undefined;
-          this.#settings = undefined;
           this.#logger.error({ err: lost, admin: before.bind }, 'admin server lost: its address could not be bound again');
         }
       };
@@ -90,7 +86,6 @@ export class AdminSlot {
   /** A reload's last step: the moved server replaces the old, or the old takes the new settings. */
   commit(next: ResolvedAdmin | undefined, move: AdminMove | undefined): void {
     const old = this.#server;
-    this.#settings = next;
     if (move) {
       this.#server = move.started;
       void old?.close(CLOSE_GRACE_MS);
@@ -108,7 +103,6 @@ export class AdminSlot {
   close(): void {
     void this.#server?.close();
     this.#server = undefined;
-    this.#settings = undefined;
   }
 
   #listen(admin: ResolvedAdmin): Promise<AdminServer> {
