@@ -21,7 +21,7 @@ export interface CongestionHost {
 const CAP_NET_ADMIN = 12n;
 
 /** This host's algorithms; undefined where /proc does not tell (the engine then reports failures). */
-export async function hostCongestion(): Promise<CongestionHost | undefined> {
+async function hostCongestion(): Promise<CongestionHost | undefined> {
   try {
     const [available, allowed, status] = await Promise.all([
       readFile('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8'),
@@ -33,6 +33,14 @@ export async function hostCongestion(): Promise<CongestionHost | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Checks the config's congestion names against this host; /proc is read only when the config
+ * names one (most do not).
+ */
+export async function checkHostCongestion(input: Record<string, unknown>, issues: ConfigIssue[]): Promise<void> {
+  if (congestionFields(input).length > 0) checkCongestion(input, await hostCongestion(), issues);
 }
 
 /** Records an issue for every well-formed congestion name in `input` that `host` cannot give. */

@@ -7,7 +7,7 @@ import { promises as dns } from 'node:dns';
 import { checkAccessLog, resolveAccessLog } from './access-log-config.js';
 import { errorCode } from './errors.js';
 import { isIPLiteral, isLoopback, normalizeAddress, parseAddress } from './address.js';
-import { checkCongestion, hostCongestion } from './congestion.js';
+import { checkHostCongestion } from './congestion.js';
 import { checkHealth, resolveHealth } from './health-config.js';
 import {
   configSchema,
@@ -63,7 +63,7 @@ export async function resolveConfig(input: unknown, options: ResolveOptions = {}
   checkListeners(listeners, pools, addresses, binds, issues);
   checkAdmin(input, binds, addresses, issues);
   await checkAccessLog(input['accessLog'], issues);
-  checkCongestion(input, await hostCongestion(), issues);
+  await checkHostCongestion(input, issues);
 
   if (issues.length > 0 || !parsed.success) return { ok: false, issues: inConfigOrder(issues, pools) };
   return { ok: true, config: buildConfig(parsed.data, addresses) };
