@@ -9,15 +9,20 @@ import type { ConfigIssue, ResolvedConfig } from '../src/config/types.js';
 import { resolveConfig, type ResolveOptions } from '../src/config/validate.js';
 
 /**
- * The issues of a JSON-able config, found by a child process running as nobody (uid 65534): the
- * way to see a permission check fail when the tests run as root.
+ * The issues of a JSON-able config, found by a child process that loads the validator as root
+ * and then becomes nobody (uid/gid 65534) before validating: the way to see a permission check
+ * fail when the tests run as root. It loads first because nobody may not be able to enter the
+ * checkout at all (a clone in /root or in a private mktemp dir).
  */
 async function issuesAsNobody(input: unknown): Promise<ConfigIssue[]> {
   const validate = new URL('../dist/config/validate.js', import.meta.url).pathname;
   const script = `const { resolveConfig } = await import(${JSON.stringify(validate)});
+process.setgroups([]);
+process.setgid(65534);
+process.setuid(65534);
 const r = await resolveConfig(${JSON.stringify(input)});
 console.log(JSON.stringify(r.ok ? 'valid' : r.issues));`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: '/' });
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: '/' });
   if (child.status !== 0) throw new Error(`child as nobody failed: ${child.stderr}`);
   const result = JSON.parse(child.stdout) as ConfigIssue[] | 'valid';
   if (result === 'valid') throw new Error('expected issues, config was valid');
