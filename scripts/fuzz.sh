@@ -18,7 +18,7 @@ scripts/ensure-tools.sh clang=clang cmake=cmake
 major=$(clang -dumpversion | cut -d. -f1)
 scripts/ensure-tools.sh "$(clang -print-runtime-dir)/libclang_rt.fuzzer-x86_64.a=libclang-rt-$major-dev"
 
-cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DEPOXY_FUZZ=ON >/dev/null
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DEPOXY_FUZZ=ON -DEPOXY_TESTS=OFF >/dev/null
 cmake --build build-fuzz --target fuzz_parser -j "$(nproc)" >/dev/null
 
 scratch=$(mktemp -d)

@@ -5,6 +5,7 @@
 // per live key, and refreshing an idle timer on every byte is free.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <queue>
 #include <vector>
