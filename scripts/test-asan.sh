@@ -1,20 +1,14 @@
 #!/usr/bin/env bash
-# Builds the addon with AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/ (the
-# normal build/ is left alone) and runs the native-facing tests against it.
+# Builds the addon with AddressSanitizer + UndefinedBehaviorSanitizer through cmake-js into
+# build-asan/ (scripts/build-dev.sh --sanitize=address; the normal build/ is left alone) and
+# runs the native-facing tests against it. The engine's own unit tests run under ASan without
+# Node in scripts/test-native.sh --sanitize=address.
 # Any sanitizer report fails the run (halt_on_error), and so does any failed test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-out=$root/build-asan
-rm -rf "$out"
-mkdir -p "$out"
-# node-gyp always builds into ./build: build a sanitized copy in a scratch tree.
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-cp -r binding.gyp native package.json "$scratch"/
-ln -s "$root/node_modules" "$scratch/node_modules"
-(cd "$scratch" && "$root/node_modules/.bin/node-gyp" rebuild --nodedir="${npm_config_nodedir:-/usr}" --epoxy_sanitize=1 >/dev/null)
-cp "$scratch/build/Release/epoxy.node" "$out/epoxy.node"
+bash scripts/build-dev.sh --sanitize=address
+out=$root/build-asan/Release
 # Proof that the build is instrumented: without this a "clean" run would mean nothing. (grep
 # reads all of nm's output: -q would close the pipe early and fail the pipeline under pipefail.)
 nm -D "$out/epoxy.node" | grep __asan_report >/dev/null || { echo "asan: build is not instrumented" >&2; exit 1; }
@@ -25,13 +19,15 @@ ubsan_lib=$(g++ -print-file-name=libubsan.so)
 # Leaks are checked by test/asan-leaks.mjs, a plain node script that exits naturally: under
 # vitest every worker ends through process.exit(), which reports V8's own memory as leaked.
 export EPOXY_ADDON=$out/epoxy.node
+# The differential test's parser addon, built (instrumented) beside it; global-setup builds nothing.
+export EPOXY_TESTING_ADDON=$out/epoxy_testing.node
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
 # Every test that reaches the addon: TCP and HTTP data planes, lifecycle, limits, parser.
 LD_PRELOAD="$asan_lib $ubsan_lib" node "$root/node_modules/vitest/vitest.mjs" run \
   test/tcp-transfer.test.ts test/tcp-failures.test.ts test/lifecycle.test.ts test/select.test.ts test/balance.test.ts \
   test/limits.test.ts test/http.test.ts test/http-streams.test.ts test/http-select.test.ts test/http-access-log.test.ts \
-  test/http-parser.test.ts test/http-differential.test.ts test/hash.test.ts test/queue.test.ts test/server-health.test.ts test/health.test.ts \
+  test/http-differential.test.ts test/hash.test.ts test/queue.test.ts test/server-health.test.ts test/health.test.ts \
   test/reload.test.ts test/paas.test.ts test/admin.test.ts \
   "$@"
 # LeakSanitizer also reports V8's own pages that node never frees at exit; only a leak whose

@@ -12,7 +12,7 @@ import * as net from 'node:net';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { httpTesting, type ParsedRequest } from '../src/native-testing.js';
+import { httpTesting, type ParsedRequest } from './native-testing.js';
 
 import { buildCorpus, type CorpusCase } from './http-corpus.js';
 

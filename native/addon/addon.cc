@@ -12,7 +12,6 @@
 #include "../engine/engine.h"
 #include "convert.h"
 #include "hash_ring.h"
-#include "http_testing.h"
 
 namespace epoxy {
 namespace {
@@ -188,7 +187,6 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", epoxy::EngineWrap::Define(env));
   exports.Set("HashRing", epoxy::define_hash_ring(env));
-  epoxy::register_http_testing(env, exports);
   return exports;
 }
 

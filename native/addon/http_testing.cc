@@ -1,7 +1,8 @@
-// exports.httpTesting for the tests: each function runs native/http on a Buffer and answers a
-// plain JS object. Field bytes cross as latin1 (one byte, one UTF-16 unit), which is how
+// epoxy_testing.node, a test-only addon (CMakeLists.txt, never in the addon users load):
+// exports.httpTesting, whose functions run native/http on a Buffer and answer a plain JS
+// object, for test/http-differential.test.ts to compare with Node's llhttp. Field bytes cross as latin1 (one byte, one UTF-16 unit), which is how
 // node:http presents them, so the differential test compares obs-text byte for byte.
-#include "http_testing.h"
+#include <napi.h>
 
 #include <algorithm>
 #include <string>
@@ -273,15 +274,17 @@ Napi::Value NormalizeHost(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+}  // namespace epoxy
 
-void register_http_testing(Napi::Env env, Napi::Object exports) {
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object t = Napi::Object::New(env);
-  t.Set("parseRequest", Napi::Function::New(env, ParseRequest, "parseRequest"));
-  t.Set("parseResponse", Napi::Function::New(env, ParseResponse, "parseResponse"));
-  t.Set("decodeChunked", Napi::Function::New(env, DecodeChunked, "decodeChunked"));
-  t.Set("findHeadEnd", Napi::Function::New(env, FindHeadEnd, "findHeadEnd"));
-  t.Set("normalizeHost", Napi::Function::New(env, NormalizeHost, "normalizeHost"));
+  t.Set("parseRequest", Napi::Function::New(env, epoxy::ParseRequest, "parseRequest"));
+  t.Set("parseResponse", Napi::Function::New(env, epoxy::ParseResponse, "parseResponse"));
+  t.Set("decodeChunked", Napi::Function::New(env, epoxy::DecodeChunked, "decodeChunked"));
+  t.Set("findHeadEnd", Napi::Function::New(env, epoxy::FindHeadEnd, "findHeadEnd"));
+  t.Set("normalizeHost", Napi::Function::New(env, epoxy::NormalizeHost, "normalizeHost"));
   exports.Set("httpTesting", t);
+  return exports;
 }
 
-}  // namespace epoxy
+NODE_API_MODULE(epoxy_testing, Init)

@@ -1,9 +1,12 @@
 /**
- * Test-only view of the addon: `httpTesting` runs native/http's parser and chunked decoder on a
- * Buffer (native/addon/http_testing.cc) for test/http-*.test.ts. Not part of the public API.
- * Field bytes come back as latin1 strings, as node:http presents them.
+ * The test-only addon epoxy_testing.node (native/addon/http_testing.cc, built by CMake through
+ * cmake-js into build-dev/ by test/global-setup.ts): `httpTesting` runs native/http's parser and
+ * chunked decoder on a Buffer, for test/http-differential.test.ts. The addon users load does
+ * not contain it. Field bytes come back as latin1 strings, as node:http presents them.
  */
-import { native } from './native.js';
+import { createRequire } from 'node:module';
+
+import { testingAddonPath } from './testing-addon.js';
 
 export type HttpFraming = 'none' | 'content-length' | 'chunked' | 'until-close';
 export type HeaderPair = [name: string, value: string];
@@ -80,4 +83,5 @@ export interface HttpTesting {
   normalizeHost(host: string): string;
 }
 
-export const httpTesting: HttpTesting = (native as unknown as { httpTesting: HttpTesting }).httpTesting;
+const loaded = createRequire(import.meta.url)(testingAddonPath()) as { httpTesting: HttpTesting };
+export const httpTesting: HttpTesting = loaded.httpTesting;
