@@ -34,7 +34,9 @@ bool set_congestion(int fd, const std::string& name, std::string& error) {
   return true;
 }
 
-Fd open_listener(const SockAddr& addr, int backlog, const std::string& congestion, std::string& error) {
+namespace {
+Fd open_listener_socket(const SockAddr& addr, int backlog, const std::string& congestion, bool reuseport,
+                        std::string& error) {
   Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
     error = errno_text("socket", errno);
@@ -42,6 +44,10 @@ Fd open_listener(const SockAddr& addr, int backlog, const std::string& congestio
   }
   int one = 1;
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuseport && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    error = errno_text("setsockopt(SO_REUSEPORT)", errno);
+    return Fd();
+  }
   // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt instead of one per connection.
   setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (!congestion.empty() && !set_congestion(fd.get(), congestion, error)) return Fd();
@@ -54,6 +60,47 @@ Fd open_listener(const SockAddr& addr, int backlog, const std::string& congestio
     return Fd();
   }
   return fd;
+}
+
+// Whether something holds addr's port: a bind without SO_REUSEPORT fails then, whatever the
+// holder set. Nothing is left bound.
+bool port_taken(const SockAddr& addr, std::string& error) {
+  Fd probe(::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!probe) return false;
+  int one = 1;
+  setsockopt(probe.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(probe.get(), addr.get(), addr.len) == 0) return false;
+  if (errno != EADDRINUSE) return false;  // the real bind reports anything else
+  error = errno_text("bind", EADDRINUSE);
+  return true;
+}
+}  // namespace
+
+Fd open_listener(const SockAddr& addr, int backlog, const std::string& congestion, std::string& error) {
+  return open_listener_socket(addr, backlog, congestion, false, error);
+}
+
+std::vector<Fd> open_listeners(const SockAddr& addr, int backlog, const std::string& congestion, size_t count,
+                               std::string& error) {
+  std::vector<Fd> fds;
+  if (count <= 1) {
+    Fd fd = open_listener(addr, backlog, congestion, error);
+    if (fd) fds.push_back(std::move(fd));
+    return fds;
+  }
+  SockAddr at = addr;
+  if (at.port() != 0 && port_taken(at, error)) return fds;
+  for (size_t i = 0; i < count; ++i) {
+    Fd fd = open_listener_socket(at, backlog, congestion, true, error);
+    if (!fd) return {};
+    if (i == 0 && at.port() == 0) {
+      // The others join the port the kernel chose for the first.
+      at.len = sizeof at.storage;
+      getsockname(fd.get(), at.get(), &at.len);
+    }
+    fds.push_back(std::move(fd));
+  }
+  return fds;
 }
 
 ConnectStart start_connect(const SockAddr& addr, const std::string& congestion, Fd& out, int& err) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "../core/fd.h"
 #include "address.h"
@@ -13,6 +14,15 @@ namespace epoxy {
 // `congestion` (empty: the system's default; accepted sockets inherit it). On failure returns an
 // invalid Fd and a reason that names the failing call (e.g. "bind: Address already in use").
 Fd open_listener(const SockAddr& addr, int backlog, const std::string& congestion, std::string& error);
+
+// `count` listening sockets on one address, one per engine thread: SO_REUSEPORT, so the kernel
+// spreads new connections over them by a hash of the client's address and port (one socket and
+// no SO_REUSEPORT when count is 1). A port another socket holds is refused with EADDRINUSE even
+// when that socket has SO_REUSEPORT too (a probe without it binds first), so a second proxy
+// never silently shares a port. Port 0 takes one ephemeral port for all of them. Empty on
+// failure, with a reason.
+std::vector<Fd> open_listeners(const SockAddr& addr, int backlog, const std::string& congestion, size_t count,
+                               std::string& error);
 
 // TCP_CONGESTION: `name` for the socket's congestion control; empty: the system's default
 // (net.ipv4.tcp_congestion_control, read again at each call). On failure, a reason.
