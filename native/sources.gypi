@@ -12,6 +12,7 @@
       'native/http/chunked.cc',
       'native/http/rewrite.cc',
       'native/engine/engine.cc',
+      'native/engine/group.cc',
       'native/engine/conns.cc',
       'native/engine/http_session.cc',
       'native/engine/http_upstream.cc',

@@ -106,7 +106,7 @@ export interface NativeEventBatch {
   selects?: Uint32Array;
   addresses?: string[];
   requests?: string[];
-  /** (request token, stats JSON) */
+  /** (request token, stats JSON: `{"threads":[part, ...]}`, one part per engine thread) */
   stats?: Array<[number, string]>;
   /** JSON objects with at least `level` and `msg`. */
   logs?: string[];
@@ -146,7 +146,8 @@ export interface NativeHashRing {
 }
 
 interface NativeModule {
-  Engine: new (onWake: () => void) => NativeEngine;
+  /** `threads` engine threads (1–64), thread i pinned to cpus[i % cpus.length] when cpus is not empty. */
+  Engine: new (onWake: () => void, options: { threads: number; cpus?: number[] }) => NativeEngine;
   HashRing: new (ids: string[], weights: number[]) => NativeHashRing;
 }
 

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 
 import { ConfigError } from './config/errors.js';
-import type { EpoxyConfig, ResolvedConfig, ResolvedListener } from './config/types.js';
+import type { ConfigIssue, EpoxyConfig, ResolvedConfig, ResolvedEngine, ResolvedListener } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
 import { AccessLog, type AccessLogSwitch } from './log/access.js';
 import { createLogger } from './log/logger.js';
@@ -18,7 +18,7 @@ import { PoolHealthChecks } from './health/pools.js';
 import { PoolRegistry, type PoolPlan } from './pools.js';
 import { PoolControl, type PoolHandle, type ServerEvent } from './pool-control.js';
 import { SelectDispatcher } from './select.js';
-import type { ProxyStats } from './stats.js';
+import { mergeThreadStats, type ProxyStats, type ThreadPart } from './stats.js';
 
 export interface ProxyOptions {
   /** Where epoxy logs (pino). Default: JSON lines on stdout at EPOXY_LOG_LEVEL or info. */
@@ -108,7 +108,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#admin = new AdminSlot(this.#adminHost(), logger);
     this.#health = new PoolHealthChecks(logger, (change) => this.#control.onCheckChange(change));
     const plan = this.#pools.plan(config.pools);
-    this.#engine = new native.Engine(() => this.#onWake());
+    this.#engine = new native.Engine(() => this.#onWake(), { threads: config.engine.threads, cpus: config.engine.cpus });
     this.#control = new PoolControl({
       pools: this.#pools,
       engine: this.#engine,
@@ -155,6 +155,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       throw new ConfigError(result.issues, 'reload rejected, the running config stays');
     }
     const next = result.config;
+    const fixed = restartOnlyIssues(this.#config, next);
+    if (fixed.length > 0) {
+      for (const { path, message } of fixed) log.error({ path, message }, `reload rejected: ${message}`);
+      throw new ConfigError(fixed, 'reload rejected, the running config stays');
+    }
     // A new admin bind and access log destination are taken first, so that one that fails
     // changes nothing.
     let moved: AdminMove | undefined;
@@ -212,7 +217,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     const token = this.#nextStatsToken++;
     return this.#awaitEngine(
       new Promise((resolve) => {
-        this.#statsWaiters.set(token, (json) => resolve(JSON.parse(json) as ProxyStats));
+        this.#statsWaiters.set(token, (json) => resolve(mergeThreadStats((JSON.parse(json) as { threads: ThreadPart[] }).threads)));
         this.#engine.requestStats(token);
       }),
     );
@@ -353,7 +358,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         tunnelMs: c.timeouts.tunnelMs,
         selectMs: c.timeouts.selectMs,
       },
-      tuning: { ...c.engine },
+      tuning: tuningOf(c.engine),
       selectHook: c.select !== undefined,
       accessLog: c.accessLog.mode !== 'off',
       // At least one per million: a tiny rate still logs something rather than nothing.
@@ -400,4 +405,28 @@ function reloadSummary(before: ResolvedConfig, after: ResolvedConfig): Record<st
     serversAdded: diff(servers(before), servers(after)),
     serversRemoved: diff(servers(after), servers(before)),
   };
+}
+
+/** What a reload cannot change in a running engine: the threads it runs on. */
+function restartOnlyIssues(running: ResolvedConfig, next: ResolvedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (next.engine.threads !== running.engine.threads) {
+    issues.push({
+      path: 'engine.threads',
+      message: `cannot change from ${running.engine.threads} to ${next.engine.threads} threads in a running proxy (restart it)`,
+    });
+  }
+  if (next.engine.cpus.join(',') !== running.engine.cpus.join(',')) {
+    issues.push({
+      path: 'engine.cpus',
+      message: `cannot change from [${running.engine.cpus.join(', ')}] to [${next.engine.cpus.join(', ')}] in a running proxy (restart it)`,
+    });
+  }
+  return issues;
+}
+
+/** The engine settings every snapshot carries (threads and CPUs are fixed at start). */
+function tuningOf(engine: ResolvedEngine): NativeSnapshotSpec['tuning'] {
+  const { threads: _threads, cpus: _cpus, ...tuning } = engine;
+  return tuning;
 }

@@ -113,4 +113,73 @@ export interface ProxyStats {
   };
   pipes: { inUse: number; free: number; failures: number };
   buffers: { inUse: number; free: number };
+  /**
+   * One entry per engine thread (engine.threads), to see imbalance at a glance: client
+   * connections it accepted and has open now, HTTP requests it received, its loop turns and its
+   * CPU time.
+   * Everything above sums these threads.
+   */
+  threads: ThreadStats[];
+}
+
+export interface ThreadStats {
+  /** The thread is `epoxy-engine-<id>` (top -H, perf, /proc/PID/task/TID/comm). */
+  id: number;
+  /** Client connections it accepted since start. */
+  accepted: number;
+  sessions: number;
+  requests: number;
+  loopIterations: number;
+  cpuMs: number;
+}
+
+/** What one engine thread reports: the shape of ProxyStats, its own counts, and who it is. */
+export type ThreadPart = Omit<ProxyStats, 'threads'> & { thread: { id: number; cpuMs: number } };
+
+/**
+ * Fields that are not the thread's own count but the same process-wide value seen from every
+ * thread (a server's sessions over all threads, its state and settings): taken from the first.
+ */
+const SAME_ON_EVERY_THREAD = new Set(['uid', 'weight', 'maxconn', 'state', 'latencyBoundsMs', 'name', 'bind', 'address']);
+const SERVER_SHARED = new Set([...SAME_ON_EVERY_THREAD, 'active']);
+
+/** Sums numbers, ORs booleans, merges objects and lists position by position. */
+function mergeValue(values: unknown[], key: string, inServer: boolean): unknown {
+  const first = values[0];
+  if ((inServer ? SERVER_SHARED : SAME_ON_EVERY_THREAD).has(key)) return first;
+  if (typeof first === 'number') return values.reduce((a: number, v) => a + (typeof v === 'number' ? v : 0), 0);
+  if (typeof first === 'boolean') return values.some((v) => v === true);
+  if (Array.isArray(first)) {
+    return first.map((_, i) => mergeValue(values.map((v) => (Array.isArray(v) ? v[i] : undefined)), key, inServer));
+  }
+  if (first !== null && typeof first === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(first)) {
+      out[k] = mergeValue(
+        values.map((v) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined)),
+        k,
+        inServer || key === 'servers',
+      );
+    }
+    return out;
+  }
+  return first;
+}
+
+/**
+ * The process's stats from its threads' parts. Every thread lists the same listeners, pools and
+ * servers in the same order (one spec for all), so entries merge by position.
+ */
+export function mergeThreadStats(parts: ThreadPart[]): ProxyStats {
+  const sorted = [...parts].sort((a, b) => a.thread.id - b.thread.id);
+  const { thread: _ignored, ...merged } = mergeValue(sorted, '', false) as ThreadPart;
+  const threads = sorted.map((p) => ({
+    id: p.thread.id,
+    accepted: p.totals.accepted,
+    sessions: p.totals.active,
+    requests: p.listeners.reduce((n, l) => n + l.requests, 0),
+    loopIterations: p.totals.loopIterations,
+    cpuMs: p.thread.cpuMs,
+  }));
+  return { ...merged, threads };
 }

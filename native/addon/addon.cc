@@ -9,7 +9,7 @@
 #include <mutex>
 #include <string>
 
-#include "../engine/engine.h"
+#include "../engine/group.h"
 #include "convert.h"
 #include "hash_ring.h"
 
@@ -41,12 +41,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsFunction()) {
-      throw_type(env, "new Engine(onEvents) needs a function");
+      throw_type(env, "new Engine(onEvents, options) needs a function");
       return;
     }
+    GroupOptions options;
+    if (info.Length() > 1 && !read_group_options(info[1], options)) return;
     wakeup_ = std::make_shared<Wakeup>();
     std::shared_ptr<Wakeup> w = wakeup_;
-    engine_ = std::make_shared<Engine>([w] {
+    engine_ = std::make_shared<EngineGroup>([w] {
       std::lock_guard<std::mutex> lock(w->mu);
       if (w->alive) w->tsfn.NonBlockingCall();
     });
@@ -62,7 +64,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       Shutdown();
     }));
     std::string error;
-    if (!engine_->start(error)) {
+    if (!engine_->start(options, error)) {
       Napi::Error::New(env, "epoxy: cannot start engine: " + error).ThrowAsJavaScriptException();
       Shutdown();
     }
@@ -175,7 +177,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     }
   }
 
-  std::shared_ptr<Engine> engine_;
+  std::shared_ptr<EngineGroup> engine_;
   std::shared_ptr<Wakeup> wakeup_;
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
   bool cleanup_ran_ = false;

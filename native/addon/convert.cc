@@ -249,4 +249,25 @@ bool read_update(Napi::Value v, ServerUpdate& u) {
   return true;
 }
 
+bool read_group_options(Napi::Value v, GroupOptions& options) {
+  Napi::Object o;
+  if (!read_object(v, o, "options") || !read_u32(o, "threads", options.threads, "options")) return false;
+  if (options.threads < 1 || options.threads > EngineGroup::kMaxThreads) {
+    return throw_type(v.Env(), "options.threads must be from 1 to " + std::to_string(EngineGroup::kMaxThreads));
+  }
+  Napi::Value cpus = o.Get("cpus");
+  if (cpus.IsUndefined()) return true;
+  Napi::Array arr;
+  if (!read_array(o, "cpus", arr, "options")) return false;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value c = arr.Get(i);
+    double d = c.IsNumber() ? c.As<Napi::Number>().DoubleValue() : -1;
+    if (d < 0 || d >= CPU_SETSIZE || d != static_cast<double>(static_cast<int>(d))) {
+      return throw_type(v.Env(), "options.cpus[" + std::to_string(i) + "] must be a CPU number");
+    }
+    options.cpus.push_back(static_cast<int>(d));
+  }
+  return true;
+}
+
 }  // namespace epoxy

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "../engine/engine.h"
+#include "../engine/group.h"
 
 namespace epoxy {
 
@@ -14,6 +14,7 @@ bool throw_type(Napi::Env env, const std::string& msg);
 bool read_server(Napi::Value v, ServerSpec& s, const std::string& where);
 bool read_snapshot(Napi::Value v, SnapshotSpec& spec);
 bool read_update(Napi::Value v, ServerUpdate& u);
+bool read_group_options(Napi::Value v, GroupOptions& options);
 Napi::Object batch_to_js(Napi::Env env, EventBatch& b);
 
 }  // namespace epoxy

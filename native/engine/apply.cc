@@ -1,6 +1,8 @@
 // Configuration changes: the control-thread half checks a spec and binds new listeners (so that
 // errors reach the caller synchronously); the engine-thread half turns it into a Snapshot,
 // reusing pools, servers and listeners that keep their identity.
+#include <unistd.h>
+
 #include <algorithm>
 #include <unordered_set>
 
@@ -36,11 +38,7 @@ ServerSpec spec_of(const Server& s) { return {s.uid, s.address, s.addr, s.lb.wei
 
 }  // namespace
 
-bool Engine::apply(SnapshotSpec spec, std::string& error) {
-  if (!started_) {
-    error = "engine not started";
-    return false;
-  }
+bool check_snapshot_spec(SnapshotSpec& spec, std::string& error) {
   for (PoolSpec& p : spec.pools) {
     if (!parse_servers(p.servers, "pool \"" + p.name + "\"", error)) return false;
   }
@@ -67,22 +65,50 @@ bool Engine::apply(SnapshotSpec spec, std::string& error) {
       return false;
     }
   }
-  Command c;
+  return true;
+}
+
+bool Engine::apply(SnapshotSpec spec, std::string& error) {
+  if (!started_) {
+    error = "engine not started";
+    return false;
+  }
+  if (!check_snapshot_spec(spec, error)) return false;
+  std::set<std::string> binds;
+  for (const ListenerSpec& l : spec.listeners) binds.insert(l.bind);
+  settle_released(binds, released_, [this](int ms) { return wait_applied(ms); });
+  std::vector<std::pair<std::string, Fd>> fresh;
   for (const ListenerSpec& l : spec.listeners) {
     if (bound_.count(l.bind)) continue;
     std::string why;
     Fd fd = open_listener(l.addr, l.backlog, l.congestion, why);
     if (!fd) {
       error = "listener \"" + l.name + "\" (" + l.bind + "): " + why;
-      return false;  // sockets bound so far close with `c`
+      return false;  // sockets bound so far close with `fresh`
     }
-    c.new_listeners.emplace_back(l.bind, std::move(fd));
+    fresh.emplace_back(l.bind, std::move(fd));
   }
+  note_released(bound_, binds, released_);
   bound_ = std::move(binds);
-  c.kind = Command::Kind::Apply;
-  c.spec = std::make_shared<SnapshotSpec>(std::move(spec));
-  commands_.push(std::move(c));
+  post_apply(std::make_shared<const SnapshotSpec>(std::move(spec)), std::move(fresh));
   return true;
+}
+
+bool Engine::wait_applied(int timeout_ms) {
+  for (int waited_us = 0; applies_done_.load(std::memory_order_acquire) < applies_posted_; waited_us += 50) {
+    if (waited_us >= timeout_ms * 1000) return false;
+    usleep(50);
+  }
+  return true;
+}
+
+void Engine::post_apply(std::shared_ptr<const SnapshotSpec> spec, std::vector<std::pair<std::string, Fd>> new_listeners) {
+  ++applies_posted_;
+  Command c;
+  c.kind = Command::Kind::Apply;
+  c.spec = std::move(spec);
+  c.new_listeners = std::move(new_listeners);
+  commands_.push(std::move(c));
 }
 
 bool Engine::add_server(uint32_t pool_uid, ServerSpec server, std::string& error) {
@@ -124,6 +150,7 @@ void Engine::apply_snapshot(Command& c) {
     it = pools_by_uid_.erase(it);
   }
   pipes_.configure(spec.tuning.pipe_size, spec.tuning.max_pipes);
+  drain_removed_listeners(spec);
   rebuild_listeners(spec, c.new_listeners);
   for (size_t i = 0; i < spec.listeners.size() && i < listeners_.size(); ++i) {
     const ListenerSpec& ls = spec.listeners[i];
@@ -133,9 +160,11 @@ void Engine::apply_snapshot(Command& c) {
     if (ls.pool >= 0) lr.pool = snap->pools[static_cast<size_t>(ls.pool)];
     for (const RouteSpec& rs : ls.routes) lr.routes.push_back(make_route(rs, snap->pools));
     lr.counters = listeners_[i]->counters;
+    lr.shared = listeners_[i]->shared;
     snap->listeners.push_back(std::move(lr));
   }
   snapshot_ = std::move(snap);
+  applies_done_.fetch_add(1, std::memory_order_release);
   // A listener that became readable before this snapshot existed had its connections left queued.
   listeners_ready_ = true;
   for (auto& l : listeners_) l->readable = true;
@@ -146,6 +175,7 @@ std::shared_ptr<Pool> Engine::materialize_pool(const PoolSpec& spec) {
   if (!pool) {
     pool = std::make_shared<Pool>();
     pool->uid = spec.uid;
+    pool->shared = links_.shared->pool(spec.uid);
     pool->rng.s ^= (static_cast<uint64_t>(spec.uid) << 32) ^ static_cast<uint64_t>(now_);
   }
   pool->name = spec.name;
@@ -168,10 +198,11 @@ void Engine::sync_servers(Pool& pool, const std::vector<ServerSpec>& specs) {
     if (!server) {
       server = std::make_shared<Server>();
       server->uid = ss.uid;
+      server->shared = links_.shared->server(ss.uid);
     }
     server->address = ss.address;
     server->addr = ss.addr;
-    if (server->lb.weight != ss.weight) server->lb.current = 0;
+    if (server->lb.weight != ss.weight) reset_rr_score(pool, *server);
     server->lb.weight = ss.weight;
     server->maxconn = ss.maxconn;
     server->admin = ss.admin;
@@ -216,6 +247,21 @@ void Engine::apply_remove_server(uint32_t uid) {
   sync_servers(pool, specs);
 }
 
+// A listener the new config drops: closing its socket would reset the connections queued on
+// it (with SO_REUSEPORT the kernel does not move them to the group's other sockets unless
+// net.ipv4.tcp_migrate_req is set), so they are accepted first and served by the config they
+// came for. Runs before the listeners and the snapshot change.
+void Engine::drain_removed_listeners(const SnapshotSpec& spec) {
+  if (!snapshot_) return;
+  constexpr int kMaxDrainRounds = 64;  // kAcceptBatch each
+  for (auto& l : listeners_) {
+    bool kept = std::any_of(spec.listeners.begin(), spec.listeners.end(), [&](const ListenerSpec& ls) { return ls.bind == l->bind; });
+    if (kept || l->paused) continue;
+    l->readable = true;
+    for (int round = 0; round < kMaxDrainRounds && l->readable && !l->paused && !listeners_full_; ++round) accept_ready(*l);
+  }
+}
+
 void Engine::rebuild_listeners(const SnapshotSpec& spec, std::vector<std::pair<std::string, Fd>>& fresh) {
   std::vector<std::unique_ptr<Listener>> next;
   for (const ListenerSpec& ls : spec.listeners) {
@@ -231,6 +277,7 @@ void Engine::rebuild_listeners(const SnapshotSpec& spec, std::vector<std::pair<s
         l->bind = ls.bind;
         l->congestion = ls.congestion;  // set by open_listener
         l->fd = std::move(fd);
+        l->shared = links_.shared->listener(ls.bind);
         register_fd(l->fd.get(), tag_key(l->id, kTagListener));
       }
     }

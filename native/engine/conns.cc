@@ -32,6 +32,7 @@ ServerConn* Engine::take_idle_conn(Server& server, uint64_t owner) {
   while (!server.idle_conns.empty()) {
     uint64_t key = server.idle_conns.back();
     server.idle_conns.pop_back();
+    server.shared->idle_left();
     ServerConn* c = find_conn(key);
     if (!c) continue;
     if (c->ep.readable || c->ep.hangup || c->ep.fin) {
@@ -55,7 +56,7 @@ ServerConn* Engine::take_idle_conn(Server& server, uint64_t owner) {
 
 void Engine::release_conn(ServerConn& c, bool reusable) {
   Server& s = *c.server;
-  if (!reusable || c.ep.fin || s.removed || stopping_ || s.idle_conns.size() >= snapshot_->tuning.server_idle_max) {
+  if (!reusable || c.ep.fin || s.removed || stopping_ || !s.shared->try_keep_idle(snapshot_->tuning.server_idle_max)) {
     close_conn(c);
     return;
   }
@@ -68,7 +69,11 @@ void Engine::release_conn(ServerConn& c, bool reusable) {
 void Engine::close_conn(ServerConn& c) {
   if (c.idle) {
     auto& idle = c.server->idle_conns;
-    idle.erase(std::remove(idle.begin(), idle.end(), c.key), idle.end());
+    auto at = std::find(idle.begin(), idle.end(), c.key);
+    if (at != idle.end()) {
+      idle.erase(at);
+      c.server->shared->idle_left();
+    }
   }
   conns_.erase(c.key);  // closes the fd, which also leaves epoll
 }
@@ -76,6 +81,7 @@ void Engine::close_conn(ServerConn& c) {
 void Engine::close_idle_conns(Server& server) {
   std::vector<uint64_t> keys;
   keys.swap(server.idle_conns);
+  if (!keys.empty()) server.shared->idle_left(static_cast<uint32_t>(keys.size()));
   for (uint64_t key : keys) {
     if (ServerConn* c = find_conn(key)) {
       c->idle = false;  // close_conn must not edit the list we are walking

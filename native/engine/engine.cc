@@ -31,7 +31,11 @@ constexpr int kAcceptBatch = 128;
 constexpr int64_t kAcceptRetryMs = 100;
 }  // namespace
 
-Engine::Engine(std::function<void()> wake) : wake_(std::move(wake)) {}
+Engine::Engine(std::function<void()> wake) : wake_(std::move(wake)) {
+  // Alone until a group links it: a group of one.
+  links_.shared = std::make_shared<SharedState>();
+  links_.peers = {this};
+}
 
 Engine::~Engine() {
   if (thread_.joinable()) {
@@ -48,10 +52,17 @@ bool Engine::start(std::string& error) {
   }
   register_fd(commands_.fd(), kTagControl);
   now_ = monotonic_ms();
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "epoxy-engine");  // so top, perf and tests can find it
-    run();
-  });
+  thread_ = std::thread([this] { run(); });
+  // Named and pinned from here, before start() returns, so whoever looks next sees it:
+  // epoxy-engine-<i> for top -H, perf and tests.
+  std::string name = "epoxy-engine-" + std::to_string(links_.index);
+  pthread_setname_np(thread_.native_handle(), name.c_str());
+  if (links_.cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(links_.cpu, &set);
+    pthread_setaffinity_np(thread_.native_handle(), sizeof set, &set);  // checked by the control plane
+  }
   started_ = true;
   return true;
 }
@@ -239,6 +250,12 @@ void Engine::handle_command(Command& c) {
     case Command::Kind::Stop:
       stop_now(c.number);
       return;
+    case Command::Kind::Dequeue:
+      apply_dequeue(c);
+      return;
+    case Command::Kind::ListenerSlot:
+      listeners_ready_ = true;
+      return;
   }
 }
 
@@ -310,18 +327,47 @@ void Engine::run_timers() {
   }
 }
 
+// A slot under the listener's maxconn, counted over every thread; taken before accept4 so the
+// limit is never exceeded, however many threads accept at once.
+bool Engine::reserve_listener_slot(Listener& l) {
+  ListenerShared& sh = *l.shared;
+  if (l.maxconn == 0) return true;  // counted after accept4, by count_accepted
+  if (sh.try_reserve(l.maxconn)) return true;
+  // Full: say so, then look again — a slot freed before the flag was set told nobody.
+  sh.starved.store(true);
+  if (sh.try_reserve(l.maxconn)) return true;
+  listeners_full_ = true;  // clients wait in the backlog; a slot freed anywhere wakes us
+  return false;
+}
+
+void Engine::release_listener_slot(Listener& l) {
+  if (l.maxconn == 0) return;
+  l.shared->active.fetch_sub(1, std::memory_order_relaxed);
+  listener_slot_freed(*l.shared);
+}
+
+void Engine::listener_slot_freed(ListenerShared& sh) {
+  if (!sh.starved.load(std::memory_order_relaxed) || !sh.starved.exchange(false)) return;
+  for (Engine* peer : links_.peers) {
+    if (peer == this) {
+      listeners_ready_ = true;
+      continue;
+    }
+    Command c;
+    c.kind = Command::Kind::ListenerSlot;
+    peer->post(std::move(c));
+  }
+}
+
 void Engine::accept_ready(Listener& l) {
   for (int i = 0; i < kAcceptBatch; ++i) {
-    if (l.maxconn != 0 && l.counters->active >= l.maxconn) {
-      // Clients wait in the backlog; a session closing sets listeners_ready_ again.
-      listeners_full_ = true;
-      return;
-    }
+    if (!reserve_listener_slot(l)) return;
     SockAddr peer;
     peer.len = sizeof peer.storage;
     int fd = accept4(l.fd.get(), peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int err = errno;
+      release_listener_slot(l);
       if (err == EAGAIN || err == EWOULDBLOCK) {
         l.readable = false;
         return;
@@ -336,21 +382,26 @@ void Engine::accept_ready(Listener& l) {
                        "\",\"error\":\"" + strerror(err) + "\"");
       return;
     }
+    if (l.maxconn == 0) l.shared->active.fetch_add(1, std::memory_order_relaxed);
     size_t index = 0;
     while (index < listeners_.size() && listeners_[index].get() != &l) ++index;
-    open_session(l, index, Fd(fd), peer);
+    if (!open_session(l, index, Fd(fd), peer)) {
+      if (l.maxconn == 0) l.shared->active.fetch_sub(1, std::memory_order_relaxed);
+      else release_listener_slot(l);
+    }
   }
   listeners_ready_ = true;  // budget spent, more may be queued: come back next turn
 }
 
-void Engine::open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer) {
+bool Engine::open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer) {
   (void)l;
-  if (!snapshot_ || index >= snapshot_->listeners.size()) return;  // closes fd
+  if (!snapshot_ || index >= snapshot_->listeners.size()) return false;  // closes fd
   uint64_t key = sessions_.next_key();
   int cfd = fd.get();
   sessions_.insert(make_session(key, static_cast<uint32_t>(index), std::move(fd), peer));
   register_fd(cfd, tag_key(key, kTagClient));
   with_session(key, [](Session& s) { s.start(); });
+  return true;
 }
 
 std::unique_ptr<Session> Engine::make_session(uint64_t key, uint32_t listener_index, Fd fd, const SockAddr& peer) {
@@ -376,7 +427,8 @@ void Engine::release_tx(std::unique_ptr<HttpTx> tx) {
 }
 
 uint32_t Engine::park_for_select(Session& s, const std::array<std::string_view, 4>* request) {
-  uint32_t token = next_token_++;
+  uint32_t token = (links_.index << kTokenEngineShift) | next_token_;
+  next_token_ = (next_token_ + 1) & kTokenLocalMask;
   if (next_token_ == 0) next_token_ = 1;
   parked_[token] = s.key();
   const SockAddr& peer = s.peer();
@@ -424,17 +476,19 @@ void Engine::handle_select_replies(const std::vector<uint32_t>& pairs) {
 // grow it without bound, so lines beyond the cap are dropped, counted, and reported once JS
 // catches up. Called with out_mu_ held.
 void Engine::drop_logs_beyond_cap() {
-  constexpr size_t kMaxQueuedLogs = 100000;
+  // The cap is the process's: each of N threads holds its share.
+  const size_t kMaxQueuedLogs = 100000 / links_.peers.size();
   size_t queued = outbox_.logs.size();
   size_t room = queued >= kMaxQueuedLogs ? 0 : kMaxQueuedLogs - queued;
   if (pending_.logs.size() > room) {
     totals_.logs_dropped += pending_.logs.size() - room;
+    links_.shared->logs_dropped.fetch_add(pending_.logs.size() - room, std::memory_order_relaxed);
     pending_.logs.resize(room);
     unreported_drops_ = true;
   } else if (unreported_drops_ && queued == 0) {
     unreported_drops_ = false;
     pending_.logs.push_back("{\"level\":\"warn\",\"msg\":\"log lines dropped: JS fell behind\",\"droppedSoFar\":" +
-                            std::to_string(totals_.logs_dropped) + "}");
+                            std::to_string(links_.shared->logs_dropped.load(std::memory_order_relaxed)) + "}");
   }
 }
 

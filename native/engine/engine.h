@@ -1,7 +1,9 @@
-// The engine: one thread running an edge-triggered epoll loop that owns every listener, socket
-// and pipe. The control plane (any other thread) talks to it only through the public methods
-// below, which queue commands and wake the loop through an eventfd; the engine answers with
-// event batches (events.h) and a wake-up callback. Nothing here knows N-API.
+// An engine: one thread running an edge-triggered epoll loop that owns its listening sockets,
+// sessions, timers, pipes and buffers. The control plane (any other thread) talks to it only
+// through the public methods below, which queue commands and wake the loop through an eventfd;
+// the engine answers with event batches (events.h) and a wake-up callback. Several engines run
+// as one group (group.h), one per thread; alone, an engine is a group of one. Nothing here
+// knows N-API.
 #pragma once
 
 #include <sys/epoll.h>
@@ -24,6 +26,7 @@
 #include "../core/slab.h"
 #include "../core/timer_heap.h"
 #include "../core/wakeup.h"
+#include "shared.h"
 #include "../io/buffer_pool.h"
 #include "../io/pipe_pool.h"
 #include "events.h"
@@ -36,16 +39,58 @@ namespace epoxy {
 struct HttpTx;
 
 struct Command {
-  enum class Kind { Apply, AddServer, RemoveServer, UpdateServer, SelectReplies, Stats, Stop };
+  // Dequeue and ListenerSlot come from other engines of the group: a slot freed there.
+  enum class Kind { Apply, AddServer, RemoveServer, UpdateServer, SelectReplies, Stats, Stop, Dequeue, ListenerSlot };
   Kind kind = Kind::Stop;
-  std::shared_ptr<SnapshotSpec> spec;
+  std::shared_ptr<const SnapshotSpec> spec;  // the same object for every engine of a group
   std::vector<std::pair<std::string, Fd>> new_listeners;  // bind -> listening socket
   uint32_t pool_uid = 0;
   ServerSpec server;
   ServerUpdate update;
   uint32_t number = 0;  // server uid, stats token or grace period
   std::vector<uint32_t> replies;
+  std::vector<uint64_t> keys;  // Dequeue: (session key, queue seq) of this engine's sessions whose turn it is, oldest first
 };
+
+class Engine;
+
+// What an engine shares with the other engines of its group; set before start().
+struct EngineLinks {
+  uint32_t index = 0;  // the thread is epoxy-engine-<index>; select tokens carry it
+  std::shared_ptr<SharedState> shared;
+  std::vector<Engine*> peers;  // every engine of the group by index, this one included
+  int cpu = -1;                // pin the thread to this CPU; -1: no pinning
+};
+
+// Select tokens: the engine's index in the top bits, so replies find their engine.
+constexpr uint32_t kTokenEngineShift = 26;
+constexpr uint32_t kTokenLocalMask = (1u << kTokenEngineShift) - 1;
+
+// Checks a spec from the control plane and parses its addresses in place; on failure `error`
+// says what and where. Shared by Engine::apply and EngineGroup::apply.
+bool check_snapshot_spec(SnapshotSpec& spec, std::string& error);
+
+// A bind a snapshot drops is closed by the engine when it takes that snapshot, after apply()
+// has returned; binding it again before then fails with EADDRINUSE (a reload that removes a
+// listener and the next that brings it back). apply() remembers such binds (note_released)
+// and, when one comes back, first waits for the engines to take the earlier snapshots
+// (settle_released; `wait(ms)` is true once they have).
+inline void note_released(const std::set<std::string>& before, const std::set<std::string>& after,
+                          std::set<std::string>& released) {
+  for (const std::string& b : before) {
+    if (!after.count(b)) released.insert(b);
+  }
+}
+
+template <typename Wait>
+void settle_released(const std::set<std::string>& wanted, std::set<std::string>& released, Wait wait) {
+  if (released.empty()) return;
+  bool back = false;
+  for (const std::string& b : wanted) back = back || released.count(b) > 0;
+  if (!back && !wait(0)) return;
+  if (back) wait(2000);  // a loop turn, normally microseconds
+  released.clear();
+}
 
 struct EngineTotals {
   uint64_t accepted = 0;
@@ -66,6 +111,8 @@ class Engine {
  public:
   // `wake` runs on the engine thread when a batch becomes available and none was waiting.
   explicit Engine(std::function<void()> wake);
+  // Joins a group (before start): its shared state, its peers, this engine's index and CPU.
+  void link(EngineLinks links) { links_ = std::move(links); }
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -75,6 +122,14 @@ class Engine {
   // Validates the spec, binds listeners that are new, and queues the snapshot. On failure
   // nothing changes and `error` says what and where (e.g. `listener "web": bind: Address in use`).
   bool apply(SnapshotSpec spec, std::string& error);
+  // A checked spec (check_snapshot_spec) with this engine's sockets for the binds it has not
+  // had before; the group binds them.
+  void post_apply(std::shared_ptr<const SnapshotSpec> spec, std::vector<std::pair<std::string, Fd>> new_listeners);
+  // Any thread: queues a command and wakes the loop.
+  void post(Command c) { commands_.push(std::move(c)); }
+  // Control thread: waits (at most `timeout_ms`) until the engine has taken every snapshot
+  // posted so far — the listeners those dropped are closed then. False on timeout.
+  bool wait_applied(int timeout_ms);
   bool add_server(uint32_t pool_uid, ServerSpec server, std::string& error);
   void remove_server(uint32_t uid);
   // Weight, maxconn, drain/maint, the verdict of active checks: fields left unset stay.
@@ -110,6 +165,7 @@ class Engine {
   void sync_servers(Pool& pool, const std::vector<ServerSpec>& specs);
   void apply_add_server(Command& c);
   void apply_remove_server(uint32_t uid);
+  void drain_removed_listeners(const SnapshotSpec& spec);
   void rebuild_listeners(const SnapshotSpec& spec, std::vector<std::pair<std::string, Fd>>& fresh);
 
   // server state at run time (servers.cc)
@@ -120,10 +176,16 @@ class Engine {
   void on_server_timer(uint32_t uid, int64_t when);
   void service_queues();
   void service_queue(Pool& pool);
+  void take_turns(Pool& pool, const std::vector<uint64_t>& turns);
+  void apply_dequeue(const Command& c);
+  size_t free_slots(const Pool& pool, std::vector<std::pair<uint32_t, uint32_t>>& per_server) const;
 
   // listeners and sessions (engine.cc)
   void accept_ready(Listener& l);
-  void open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer);
+  // False when no session could take the connection (it is closed).
+  bool open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer);
+  bool reserve_listener_slot(Listener& l);
+  void release_listener_slot(Listener& l);
   std::unique_ptr<Session> make_session(uint64_t key, uint32_t listener_index, Fd fd, const SockAddr& peer);
   Session* find_session(uint64_t key);
   void free_session(Session& s);
@@ -171,20 +233,29 @@ class Engine {
   // Passive health: an error seen in traffic (connect failure, reset, 5xx); enough of them
   // within the pool's window eject the server for a while.
   void note_server_error(Server& s, const char* what);
-  void push_queue(Pool& pool, uint64_t session_key);
+  // The engine's index in its group (0 alone).
+  uint32_t index() const { return links_.index; }
+  // A slot under a listener's maxconn came free: this engine and any other that stopped
+  // accepting at it go on.
+  void listener_slot_freed(ListenerShared& l);
   // A server of `pool` may have a free slot (or became available): the pool's waiting sessions
   // get a new try in this loop iteration, after the events at hand.
   void request_queue_service(const std::shared_ptr<Pool>& pool);
 
  private:
   std::function<void()> wake_;
+  EngineLinks links_;  // set before start, then read only
   Fd epoll_;
   WakeQueue<Command> commands_;
   std::thread thread_;
   bool started_ = false;
 
-  // control thread only: binds currently owned by the engine
+  // control thread only: binds currently owned by the engine; binds a snapshot dropped whose
+  // socket the engine may not have closed yet
   std::set<std::string> bound_;
+  std::set<std::string> released_;
+  uint64_t applies_posted_ = 0;           // control thread only
+  std::atomic<uint64_t> applies_done_{0};  // engine thread: store after each snapshot (release)
 
   // engine thread only
   int64_t now_ = 0;

@@ -173,7 +173,7 @@ void HttpSession::on_timer() {
 
 void HttpSession::close_server(bool reusable) {
   if (counted_on_server_ && tx_ && tx_->server_) {
-    --tx_->server_->lb.active;
+    tx_->server_->release();
     engine_.request_queue_service(tx_->pool_);
   }
   counted_on_server_ = false;

@@ -108,7 +108,7 @@ class HttpSession final : public Session {
   void route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced);
   void start_connect();
   void connect_next();
-  bool wait_for_server();
+  bool wait_for_server(uint32_t server);
   void queue_timed_out();
   std::string hash_key_for(const Pool& pool, std::string_view path) const;
   void conn_failed(int err);

@@ -71,17 +71,26 @@ std::string HttpSession::hash_key_for(const Pool& pool, std::string_view path) c
 
 // Chooses a server, writes the request head for it, and takes an idle connection or opens one.
 void HttpSession::connect_next() {
-  if (tx_->pool_->queued > 0 && queued_since_ == 0) {
-    // Others are waiting for a slot: take a place behind them rather than jump the queue.
-    if (wait_for_server()) engine_.request_queue_service(tx_->pool_);
+  if (queued_since_ == 0 && tx_->pool_->shared->waiting.load(std::memory_order_relaxed) > 0) {
+    // Others are waiting for a slot (on any thread): take a place behind them rather than jump
+    // the queue.
+    if (wait_for_server(0)) engine_.request_queue_service(tx_->pool_);
     return;
   }
   for (;;) {
+    std::shared_ptr<Server> forced_before = tx_->forced_;
     Pick pick = pick_server(*tx_->pool_, engine_.now(), tx_->tried_, tx_->forced_, tx_->hash_key_);
     tx_->server_ = std::move(pick.server);
+    if (tx_->server_ && !tx_->server_->acquire()) {
+      // Another thread took the last slot since the pick looked: wait like a full pick would.
+      bool forced = tx_->server_ == forced_before;
+      if (forced) tx_->forced_ = tx_->server_;
+      pick = {nullptr, true, forced || !tx_->hash_key_.empty() ? tx_->server_->uid : 0};
+      tx_->server_.reset();
+    }
     if (!tx_->server_) {
       if (pick.full) {
-        wait_for_server();
+        wait_for_server(pick.wait_for);
         return;
       }
       if (retried_) {
@@ -111,8 +120,8 @@ void HttpSession::connect_next() {
       }
       consume_input(consumed);
     }
-    ++tx_->server_->lb.active;
     counted_on_server_ = true;
+    leave_queue();  // a slot is taken: the wait, if any, is over
     ServerConn* idle = retried_ ? nullptr : engine_.take_idle_conn(*tx_->server_, key_);
     if (ServerConn* c = idle) {
       conn_key_ = c->key;
@@ -136,8 +145,8 @@ void HttpSession::connect_next() {
 
 // Every server that could take the request is at its maxconn: wait in the pool's queue (the
 // request head stays in in_), or get a 503 when the queue is full.
-bool HttpSession::wait_for_server() {
-  if (!enqueue(tx_->pool_)) {
+bool HttpSession::wait_for_server(uint32_t server) {
+  if (!enqueue(tx_->pool_, server)) {
     respond_error(503, "every server is busy and the queue is full", "PQ");
     return false;
   }

@@ -1,10 +1,12 @@
 // The engine's view of the configuration: what the control plane sends (the *Spec types) and
 // the runtime objects built from it (Server, Pool, Listener, Snapshot).
 //
-// Ownership: the engine thread alone reads and writes every runtime object. Pools and servers
-// are long-lived and keep their identity (a uid the control plane assigns) across snapshots,
-// so counters and balancing state survive live changes. A Snapshot is immutable once built; a
-// session keeps the snapshot it started with, so a reload never changes a session in flight.
+// Ownership: each engine thread builds its own runtime objects from the spec every thread is
+// given, and alone reads and writes them — except their `shared` part (shared.h), the state
+// limits and balancers must see over the whole process. Pools and servers are long-lived and
+// keep their identity (a uid the control plane assigns) across snapshots, so counters and
+// balancing state survive live changes. A Snapshot is immutable once built; a session keeps
+// the snapshot it started with, so a reload never changes a session in flight.
 #pragma once
 
 #include <array>
@@ -15,11 +17,10 @@
 #include <vector>
 
 #include "../core/fd.h"
-#include <deque>
-
 #include "../lb/balancer.h"
 #include "../lb/ring.h"
 #include "../net/address.h"
+#include "shared.h"
 
 namespace epoxy {
 
@@ -153,12 +154,12 @@ struct Server {
   uint32_t uid = 0;
   std::string address;
   SockAddr addr;
-  lb::State lb;
+  lb::State lb;  // lb.active is a copy of shared->active, taken when the balancer looks
   uint32_t maxconn = 0;  // 0: no limit
   AdminState admin = AdminState::Ready;
-  bool check_up = true;       // active health checks say up (or there are none)
-  int64_t ejected_until = 0;  // passive health: no new sessions before this engine time
+  bool check_up = true;  // active health checks say up (or there are none)
   bool removed = false;
+  std::shared_ptr<ServerShared> shared = std::make_shared<ServerShared>();  // active, ejection
   Pool* pool = nullptr;  // the pool that lists it; valid while !removed
   uint64_t sessions = 0;
   uint64_t connect_failures = 0;
@@ -169,13 +170,26 @@ struct Server {
   LatencyHistogram response_ms;  // HTTP: request head received to response head received
   TrafficCounters traffic;
   std::vector<uint64_t> idle_conns;  // HTTP: keys of idle, reusable connections (most recent last)
-  std::vector<int64_t> recent_errors;  // passive health: times of the last `errors` errors (a ring)
-  size_t recent_errors_next = 0;
 
-  bool ejected(int64_t now) const { return ejected_until > now; }
+  uint32_t active() const { return shared->active.load(std::memory_order_relaxed); }
+  bool ejected(int64_t now) const { return shared->ejected_until.load(std::memory_order_relaxed) > now; }
   // May take new sessions (maxconn aside).
   bool available(int64_t now) const { return !removed && admin == AdminState::Ready && check_up && !ejected(now); }
-  bool full() const { return maxconn != 0 && lb.active >= maxconn; }
+  bool full() const { return maxconn != 0 && active() >= maxconn; }
+  // Takes a slot for a session, over all threads: false when the server is at its maxconn
+  // (another thread may have taken the last slot since full() said otherwise).
+  bool acquire() {
+    if (maxconn == 0) {
+      shared->active.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    uint32_t a = shared->active.load(std::memory_order_relaxed);
+    while (a < maxconn) {
+      if (shared->active.compare_exchange_weak(a, a + 1, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+  void release() { shared->active.fetch_sub(1, std::memory_order_relaxed); }
 };
 
 struct Pool {
@@ -197,14 +211,20 @@ struct Pool {
   uint64_t active = 0;
   uint64_t no_server = 0;  // sessions closed because no server could be reached
   uint64_t retried = 0;    // new attempts after a failed connect or a request dropped unanswered
-  // Sessions waiting for a server under its maxconn, oldest first. Entries of sessions that
-  // left (timed out, closed) are skipped when met; `queued` counts the live ones.
-  std::deque<uint64_t> queue;
-  uint64_t queued = 0;
+  // The queue of sessions waiting for a server under its maxconn: one for the whole process.
+  std::shared_ptr<PoolShared> shared = std::make_shared<PoolShared>();
+  uint64_t queued = 0;  // this thread's sessions in the queue (or holding their turn)
   uint64_t queued_total = 0;
   uint64_t queue_timeouts = 0;
   uint64_t queue_full = 0;  // refused because the queue was at its limit
 };
+
+// A server whose weight changed starts its round robin score over (on every thread).
+inline void reset_rr_score(Pool& pool, Server& s) {
+  std::lock_guard<std::mutex> lock(pool.shared->rr_mu);
+  s.lb.current = 0;
+  s.shared->rr_current = 0;
+}
 
 // The TCP congestion control for new connections to `s`: its pool's (empty: the system's).
 inline const std::string& congestion_of(const Server& s) {
@@ -232,6 +252,7 @@ struct Listener {
   bool readable = false;
   bool paused = false;  // accept() hit EMFILE/ENFILE; retried by a timer, never spun on
   std::shared_ptr<ListenerCounters> counters = std::make_shared<ListenerCounters>();
+  std::shared_ptr<ListenerShared> shared = std::make_shared<ListenerShared>();  // maxconn over all threads
 };
 
 struct Route {
@@ -247,6 +268,7 @@ struct ListenerRoute {
   std::shared_ptr<Pool> pool;  // TCP
   std::vector<Route> routes;   // HTTP
   std::shared_ptr<ListenerCounters> counters;
+  std::shared_ptr<ListenerShared> shared;
 
   // First route matching a normalized host and a path, or null (404).
   const Route* match(std::string_view host, std::string_view path) const;

@@ -37,7 +37,7 @@ void Engine::apply_update_server(const ServerUpdate& u) {
   Server& s = *it->second;
   if (u.weight > 0 && static_cast<uint32_t>(u.weight) != s.lb.weight) {
     s.lb.weight = static_cast<uint32_t>(u.weight);
-    s.lb.current = 0;
+    reset_rr_score(*s.pool, s);
     build_ring(*s.pool);
   }
   if (u.maxconn >= 0) s.maxconn = static_cast<uint32_t>(u.maxconn);
@@ -57,14 +57,7 @@ void Engine::note_server_error(Server& s, const char* what) {
   if (s.removed || !s.pool) return;
   const PassiveSpec& p = s.pool->passive;
   if (p.errors == 0 || s.ejected(now_)) return;
-  if (s.recent_errors.size() != p.errors) {
-    s.recent_errors.assign(p.errors, 0);
-    s.recent_errors_next = 0;
-  }
-  s.recent_errors[s.recent_errors_next] = now_;
-  s.recent_errors_next = (s.recent_errors_next + 1) % s.recent_errors.size();
-  int64_t oldest = s.recent_errors[s.recent_errors_next];  // the slot written `errors` errors ago
-  if (oldest != 0 && now_ - oldest <= static_cast<int64_t>(p.window_ms)) eject(s, what);
+  if (s.shared->note_error(now_, p.errors, p.window_ms)) eject(s, what);
 }
 
 void Engine::eject(Server& s, const char* what) {
@@ -78,10 +71,14 @@ void Engine::eject(Server& s, const char* what) {
     log("warn", w.take());
     return;
   }
-  s.ejected_until = now_ + p.eject_ms;
+  // Every thread sees the ejection at its next pick; the one that wins this swap reports it and
+  // ends it on its timer.
+  int64_t until = now_ + p.eject_ms;
+  int64_t before = s.shared->ejected_until.load(std::memory_order_relaxed);
+  if (before > now_ || !s.shared->ejected_until.compare_exchange_strong(before, until)) return;
   ++s.ejections;
-  std::fill(s.recent_errors.begin(), s.recent_errors.end(), 0);
-  timers_.schedule(s.ejected_until, tag_key(s.uid, kTagControl));
+  s.shared->forget_errors();
+  timers_.schedule(until, tag_key(s.uid, kTagControl));
   pending_.server_states.push_back({s.uid, true, std::move(reason)});
   close_idle_conns(s);
 }
@@ -90,28 +87,16 @@ void Engine::on_server_timer(uint32_t uid, int64_t when) {
   auto it = servers_by_uid_.find(uid);
   if (it == servers_by_uid_.end()) return;
   Server& s = *it->second;
-  if (s.ejected_until == 0 || s.ejected_until != when) return;
-  s.ejected_until = 0;
+  int64_t expected = when;
+  if (when == 0 || !s.shared->ejected_until.compare_exchange_strong(expected, 0)) return;
   pending_.server_states.push_back({s.uid, false, "ejection of " + std::to_string(s.pool->passive.eject_ms) + " ms over"});
   server_changed(s);
 }
 
-// ---- maxconn queues ----
-
-void Engine::push_queue(Pool& pool, uint64_t session_key) {
-  // Entries of sessions that left stay until met; compact when they dominate.
-  if (pool.queue.size() > 2 * pool.queued + 1024) {
-    auto stale = [&](uint64_t key) {
-      Session* s = find_session(key);
-      return !s || s->queued_in() != &pool;
-    };
-    pool.queue.erase(std::remove_if(pool.queue.begin(), pool.queue.end(), stale), pool.queue.end());
-  }
-  pool.queue.push_back(session_key);
-}
+// ---- maxconn queues: one line per pool for the whole process (PoolShared) ----
 
 void Engine::request_queue_service(const std::shared_ptr<Pool>& pool) {
-  if (!pool || pool->queued == 0) return;
+  if (!pool || pool->shared->waiting.load(std::memory_order_relaxed) == 0) return;
   if (std::find(queue_service_.begin(), queue_service_.end(), pool) == queue_service_.end()) {
     queue_service_.push_back(pool);
   }
@@ -123,28 +108,98 @@ void Engine::service_queues() {
   for (auto& pool : pools) service_queue(*pool);
 }
 
-// Offers the waiting sessions, oldest first, a new try. Those still waiting re-enter in the
-// same order. Without hashing nearly every waiter wants the same servers, so a few left waiting
-// in a row mean the rest would wait too (only one forced to a full server by the hook could
-// get through); with hashing each waits for its own server, so all are tried.
+// Free slots of the servers that may take sessions now: per server (uid, free; UINT32_MAX
+// without a maxconn) and in all (SIZE_MAX: unbounded). Read racily — another thread may take
+// or free a slot meanwhile; a session handed a turn it cannot use waits again at its place, and
+// a slot freed later services the line again.
+size_t Engine::free_slots(const Pool& pool, std::vector<std::pair<uint32_t, uint32_t>>& per_server) const {
+  size_t total = 0;
+  for (const auto& s : pool.servers) {
+    if (!s->available(now_)) continue;
+    uint32_t active = s->active();
+    uint32_t free = s->maxconn == 0 ? UINT32_MAX : (active < s->maxconn ? s->maxconn - active : 0);
+    per_server.emplace_back(s->uid, free);
+    total = (free == UINT32_MAX || total == SIZE_MAX) ? SIZE_MAX : total + free;
+  }
+  return total;
+}
+
+// Hands the free slots to the oldest waiters, wherever they are: this engine's take their turn
+// now, other engines' get theirs in a Dequeue command. A waiter tied to one full server (forced
+// by the hook, or hashed) is passed over, up to a bound, so it does not hold up the line for
+// the others.
 void Engine::service_queue(Pool& pool) {
-  constexpr int kStillWaitingLimit = 8;
-  std::deque<uint64_t> waiting;
-  waiting.swap(pool.queue);
-  int still_waiting = 0;
-  for (uint64_t key : waiting) {
-    Session* s = find_session(key);
-    if (!s || s->queued_in() != &pool) continue;
-    if (still_waiting >= kStillWaitingLimit) {
-      pool.queue.push_back(key);
+  PoolShared& q = *pool.shared;
+  if (q.waiting.load(std::memory_order_relaxed) == 0) return;
+  std::vector<std::pair<uint32_t, uint32_t>> free;
+  size_t budget = free_slots(pool, free);
+  if (budget == 0) return;
+  std::vector<std::vector<uint64_t>> turns(links_.peers.size());
+  {
+    constexpr size_t kMaxPassedOver = 64;
+    size_t passed_over = 0;
+    std::lock_guard<std::mutex> lock(q.mu);
+    for (auto it = q.waiters.begin(); it != q.waiters.end() && budget > 0 && passed_over < kMaxPassedOver;) {
+      if (it->server != 0) {
+        auto f = std::find_if(free.begin(), free.end(), [&](const auto& e) { return e.first == it->server; });
+        if (f == free.end() || f->second == 0) {
+          ++passed_over;
+          ++it;
+          continue;
+        }
+        if (f->second != UINT32_MAX) --f->second;
+      }
+      if (budget != SIZE_MAX) --budget;
+      if (it->engine < turns.size()) turns[it->engine].insert(turns[it->engine].end(), {it->key, it->seq});
+      it = q.waiters.erase(it);
+    }
+  }
+  for (size_t i = 0; i < turns.size(); ++i) {
+    if (turns[i].empty()) continue;
+    if (i == links_.index) {
+      take_turns(pool, turns[i]);
       continue;
     }
-    s->leave_queue();
-    with_session(key, [](Session& ses) { ses.on_dequeue(); });
-    Session* after = find_session(key);
-    bool waits = after && after->queued_in() == &pool;
-    if (pool.balance != lb::Algorithm::Hash) still_waiting = waits ? still_waiting + 1 : 0;
+    Command c;
+    c.kind = Command::Kind::Dequeue;
+    c.pool_uid = pool.uid;
+    c.keys = std::move(turns[i]);
+    links_.peers[i]->post(std::move(c));
   }
+}
+
+// The sessions' turns, oldest first: (key, seq) pairs. One that left meanwhile (timed out,
+// closed; perhaps queued again since, with another seq) leaves its slot unused: the line is
+// serviced again so the next waiter gets it.
+void Engine::take_turns(Pool& pool, const std::vector<uint64_t>& turns) {
+  bool unused = false;
+  for (size_t i = 0; i + 1 < turns.size(); i += 2) {
+    uint64_t key = turns[i];
+    Session* s = find_session(key);
+    if (!s || s->queued_in() != &pool || !s->in_line() || s->queue_seq() != turns[i + 1]) {
+      unused = true;
+      continue;
+    }
+    s->take_turn();
+    with_session(key, [](Session& ses) { ses.on_dequeue(); });
+    // Took a slot or gave up without leaving the queue itself (an HTTP 503 on a keep-alive
+    // connection): its wait is over either way.
+    Session* after = find_session(key);
+    if (after && after->queued_in() == &pool && !after->in_line()) after->leave_queue();
+  }
+  if (unused) {
+    auto it = pools_by_uid_.find(pool.uid);
+    if (it != pools_by_uid_.end()) request_queue_service(it->second);
+  }
+}
+
+void Engine::apply_dequeue(const Command& c) {
+  auto it = pools_by_uid_.find(c.pool_uid);
+  if (it != pools_by_uid_.end()) {
+    take_turns(*it->second, c.keys);
+    return;
+  }
+  // The pool left this engine's config: its sessions closed with it. Their slots go on.
 }
 
 }  // namespace epoxy

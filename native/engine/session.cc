@@ -22,6 +22,7 @@ Session::Session(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> s
       snapshot_(std::move(snapshot)),
       listener_index_(listener_index),
       listener_counters_(snapshot_->listeners[listener_index].counters),
+      listener_shared_(snapshot_->listeners[listener_index].shared),
       peer_(peer) {
   client_.fd = std::move(client);
   ++listener_counters_->accepted;
@@ -38,30 +39,50 @@ void Session::mark_closed() {
   if (select_token_ != 0) engine_.parked_.erase(select_token_);
   select_token_ = 0;
   leave_queue();
-  if (engine_.listeners_full_) engine_.listeners_ready_ = true;  // a slot under a listener's maxconn
   --listener_counters_->active;
+  if (listener_shared_) {
+    listener_shared_->active.fetch_sub(1, std::memory_order_relaxed);
+    engine_.listener_slot_freed(*listener_shared_);
+  }
   --engine_.totals().active;
 }
 
-bool Session::enqueue(const std::shared_ptr<Pool>& pool) {
-  if (queued_pool_) return true;
-  if (pool->queued >= pool->queue_limit) {
+bool Session::enqueue(const std::shared_ptr<Pool>& pool, uint32_t server) {
+  PoolShared& q = *pool->shared;
+  if (queued_pool_) {
+    // Back from a turn it could not use: the same place in the line.
+    if (!in_line_) {
+      wait_for_ = server;
+      q.insert({queue_seq_, engine_.index(), key_, wait_for_});
+      in_line_ = true;
+    }
+    return true;
+  }
+  if (q.waiting.load(std::memory_order_relaxed) >= pool->queue_limit) {
     ++pool->queue_full;
     return false;
   }
   if (queued_since_ == 0) {
     queued_since_ = engine_.now();
+    queue_seq_ = q.next_seq.fetch_add(1, std::memory_order_relaxed);
     ++pool->queued_total;
   }
   queued_pool_ = pool.get();
   ++pool->queued;
-  engine_.push_queue(*pool, key_);
+  q.waiting.fetch_add(1, std::memory_order_relaxed);
+  wait_for_ = server;
+  q.insert({queue_seq_, engine_.index(), key_, wait_for_});
+  in_line_ = true;
   arm_timer();
   return true;
 }
 
 void Session::leave_queue() {
   if (!queued_pool_) return;
+  PoolShared& q = *queued_pool_->shared;
+  if (in_line_) q.erase(engine_.index(), key_);
+  in_line_ = false;
+  q.waiting.fetch_sub(1, std::memory_order_relaxed);
   --queued_pool_->queued;
   queued_pool_ = nullptr;
 }
@@ -98,7 +119,7 @@ Pick pick_server(Pool& pool, int64_t now, const std::vector<uint32_t>& tried, st
   auto usable = [&tried, now](const Server& s) { return untried_available(s, now, tried); };
   if (forced) {
     if (usable(*forced)) {
-      if (forced->full()) return {nullptr, true};
+      if (forced->full()) return {nullptr, true, forced->uid};
       Pick p{std::move(forced), false};
       forced.reset();
       return p;
@@ -110,10 +131,15 @@ Pick pick_server(Pool& pool, int64_t now, const std::vector<uint32_t>& tried, st
     int at = pool.ring.pick(lb::hash_bytes(hash_key), [&](uint32_t i) { return i < list.size() && usable(*list[i]); });
     if (at == lb::kNone) return {};
     const auto& s = list[static_cast<size_t>(at)];
-    if (s->full()) return {nullptr, true};
+    if (s->full()) return {nullptr, true, s->uid};
     return {s, false};
   }
-  auto state_at = [&list](size_t i) -> lb::State& { return list[i]->lb; };
+  // The balancers weigh the sessions of every thread: the shared count, as of now.
+  auto state_at = [&list](size_t i) -> lb::State& {
+    lb::State& st = list[i]->lb;
+    st.active = list[i]->active();
+    return st;
+  };
   auto eligible = [&](size_t i) { return usable(*list[i]) && !list[i]->full(); };
   int pick = lb::kNone;
   switch (pool.balance) {
@@ -123,8 +149,13 @@ Pick pick_server(Pool& pool, int64_t now, const std::vector<uint32_t>& tried, st
     case lb::Algorithm::P2C:
       pick = lb::pick_p2c(list.size(), state_at, eligible, pool.rng);
       break;
-    default:
+    default: {
+      // One sequence for the process: the scores live in the servers' shared state.
+      std::lock_guard<std::mutex> lock(pool.shared->rr_mu);
+      for (const auto& s : list) s->lb.current = s->shared->rr_current;
       pick = lb::pick_roundrobin(list.size(), state_at, eligible);
+      for (const auto& s : list) s->shared->rr_current = s->lb.current;
+    }
   }
   if (pick != lb::kNone) return {list[static_cast<size_t>(pick)], false};
   bool waitable = std::any_of(list.begin(), list.end(), [&](const auto& s) { return usable(*s); });

@@ -53,15 +53,21 @@ class Session {
   virtual void on_timer() = 0;
   virtual void run() = 0;  // moves bytes as readiness allows; may close the session
   virtual void on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> server) = 0;
-  // Waiting in a pool's queue (maxconn): a server may have a free slot now; try again. The
-  // engine has already taken the session out of the queue; waiting again re-enters at the back
-  // of the queue being rebuilt, which keeps the order of arrival.
+  // Waiting in a pool's queue (maxconn): it is this session's turn, a server may have a free
+  // slot now; try again. The engine has taken the session's entry out of the queue but still
+  // counts it as waiting, so no newcomer takes the slot first; waiting again puts the entry
+  // back at its place (its arrival order), taking a slot or giving up ends the wait.
   virtual void on_dequeue() = 0;
   // The proxy is stopping: finish what is in flight, take nothing new. Default: carry on.
   virtual void on_stop() {}
 
   Pool* queued_in() const { return queued_pool_; }
-  // Takes the session out of its queue (the engine, when servicing it); idempotent.
+  // Whether its entry is in the queue (false: queued and holding its turn).
+  bool in_line() const { return in_line_; }
+  uint64_t queue_seq() const { return queue_seq_; }
+  // The engine took the entry out to give the session its turn.
+  void take_turn() { in_line_ = false; }
+  // Ends the session's wait, wherever it is (in line, holding its turn); idempotent.
   void leave_queue();
 
   int64_t timer_at = 0;  // deadline of this session's entry in the timer heap (0: none)
@@ -75,7 +81,8 @@ class Session {
   void mark_closed();
   // Waits in `pool`'s queue for a server under its maxconn; false when the queue is at its
   // limit. The wait is bounded from the first time this transaction queued (queued_since_).
-  bool enqueue(const std::shared_ptr<Pool>& pool);
+  // `server`: the uid of the one server it waits for (a forced or hashed pick), 0 for any.
+  bool enqueue(const std::shared_ptr<Pool>& pool, uint32_t server);
   bool queue_expired() const;
   int64_t queue_deadline() const;
 
@@ -84,13 +91,18 @@ class Session {
   std::shared_ptr<const Snapshot> snapshot_;
   uint32_t listener_index_;
   std::shared_ptr<ListenerCounters> listener_counters_;
+  // Counted in (by accept, before the session existed) and out (mark_closed) over all threads.
+  std::shared_ptr<ListenerShared> listener_shared_;
   SockAddr peer_;
   Endpoint client_;
   uint32_t select_token_ = 0;
   int64_t queued_since_ = 0;  // 0: this transaction never waited for a server
 
  private:
-  Pool* queued_pool_ = nullptr;
+  Pool* queued_pool_ = nullptr;  // counted in its PoolShared::waiting while set
+  bool in_line_ = false;
+  uint64_t queue_seq_ = 0;  // arrival order of this transaction's wait (PoolShared::next_seq)
+  uint32_t wait_for_ = 0;   // the server it waits for, 0: any
   bool closed_ = false;
 };
 
@@ -98,6 +110,7 @@ struct Pick {
   std::shared_ptr<Server> server;
   // No server now, but one that could take the session is at its maxconn: wait in the queue.
   bool full = false;
+  uint32_t wait_for = 0;  // when full: the one server it must wait for (forced, hashed); 0: any
 };
 
 // Picks an available server of `pool` not in `tried`: `forced` first when it is available,

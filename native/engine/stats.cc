@@ -1,5 +1,6 @@
 // Stats and logs: the engine's records for the control plane, as JSON.
 #include <string.h>
+#include <time.h>
 
 #include "../core/json.h"
 #include "engine.h"
@@ -32,9 +33,21 @@ const char* state_name(const Server& s, int64_t now) {
 }
 }  // namespace
 
+namespace {
+// CPU time of the calling thread (stats_json runs on the engine thread): what an operator
+// compares across threads to see imbalance.
+double thread_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1000.0 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+}  // namespace
+
 std::string Engine::stats_json() const {
   JsonWriter w;
   w.begin_object();
+  w.key("thread").begin_object().field("id", static_cast<uint64_t>(links_.index));
+  w.field("cpuMs", static_cast<uint64_t>(thread_cpu_ms())).end_object();
   w.key("latencyBoundsMs").begin_array();
   for (uint32_t b : LatencyHistogram::kBoundsMs) w.value(b);
   w.end_array();
@@ -64,7 +77,7 @@ std::string Engine::stats_json() const {
       for (const auto& s : p->servers) {
         w.begin_object().field("uid", s->uid).field("address", s->address).field("weight", s->lb.weight);
         w.field("state", state_name(*s, now_)).field("maxconn", s->maxconn);
-        w.field("active", s->lb.active).field("sessions", s->sessions).field("connectFailures", s->connect_failures);
+        w.field("active", static_cast<uint64_t>(s->active())).field("sessions", s->sessions).field("connectFailures", s->connect_failures);
         w.field("resets", s->resets).field("responses5xx", s->responses_5xx).field("ejections", s->ejections);
         w.field("requests", s->requests).field("idleConnections", static_cast<uint64_t>(s->idle_conns.size()));
         write_histogram(w, "responseMs", s->response_ms);

@@ -58,21 +58,31 @@ void TcpSession::begin_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Serve
 }
 
 void TcpSession::try_connect() {
-  if (pool_->queued > 0 && queued_since_ == 0) {
-    // Others are waiting for a slot: take a place behind them rather than jump the queue.
-    if (wait_for_server()) engine_.request_queue_service(pool_);
+  if (queued_since_ == 0 && pool_->shared->waiting.load(std::memory_order_relaxed) > 0) {
+    // Others are waiting for a slot (on any thread): take a place behind them rather than jump
+    // the queue.
+    if (wait_for_server(0)) engine_.request_queue_service(pool_);
     else fail_no_server();
     return;
   }
   for (;;) {
-    Pick pick = pick_server(*pool_, engine_.now(), tried_, forced_, hash_key());
+    std::shared_ptr<Server> forced_before = forced_;
+    std::string key = hash_key();
+    Pick pick = pick_server(*pool_, engine_.now(), tried_, forced_, key);
     server_ = std::move(pick.server);
+    if (server_ && !server_->acquire()) {
+      // Another thread took the last slot since the pick looked: wait like a full pick would.
+      bool forced = server_ == forced_before;
+      if (forced) forced_ = server_;
+      pick = {nullptr, true, forced || !key.empty() ? server_->uid : 0};
+      server_.reset();
+    }
     if (!server_) {
-      if (!pick.full || !wait_for_server()) fail_no_server();
+      if (!pick.full || !wait_for_server(pick.wait_for)) fail_no_server();
       return;
     }
-    ++server_->lb.active;
     counted_on_server_ = true;
+    leave_queue();  // a slot is taken: the wait, if any, is over
     Fd fd;
     int err = 0;
     ConnectStart r = start_connect(server_->addr, congestion_of(*server_), fd, err);
@@ -95,8 +105,8 @@ void TcpSession::try_connect() {
   }
 }
 
-bool TcpSession::wait_for_server() {
-  if (!enqueue(pool_)) return false;
+bool TcpSession::wait_for_server(uint32_t server) {
+  if (!enqueue(pool_, server)) return false;
   state_ = State::Queued;
   return true;
 }
@@ -293,7 +303,7 @@ void TcpSession::abort(int err) {
 
 void TcpSession::release_server() {
   if (counted_on_server_ && server_) {
-    --server_->lb.active;
+    server_->release();
     counted_on_server_ = false;
     engine_.request_queue_service(pool_);
   }

@@ -44,7 +44,7 @@ class TcpSession final : public Session {
   // A null pool means the listener's pool; a forced server is tried first if still eligible.
   void begin_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced);
   void try_connect();
-  bool wait_for_server();
+  bool wait_for_server(uint32_t server);
   std::string hash_key() const;
   void note_connect_failure(int err);
   bool may_retry();  // counts the retry it allows

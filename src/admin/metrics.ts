@@ -223,6 +223,16 @@ function defineMetrics(m: ProxyMetrics): void {
       yield [{}, pick(s.totals)];
     });
   }
+  // Per engine thread: imbalance shows as one thread's CPU or sessions far above the others'.
+  m.counter('epoxy_thread_cpu_seconds_total', 'CPU time of an engine thread (epoxy-engine-<thread>).', ['thread'], function* (s) {
+    for (const t of s.threads) yield [{ thread: String(t.id) }, t.cpuMs / 1000];
+  });
+  m.gauge('epoxy_thread_sessions', 'Client connections open on an engine thread now.', ['thread'], function* (s) {
+    for (const t of s.threads) yield [{ thread: String(t.id) }, t.sessions];
+  });
+  m.counter('epoxy_thread_accepted_total', 'Client connections an engine thread accepted.', ['thread'], function* (s) {
+    for (const t of s.threads) yield [{ thread: String(t.id) }, t.accepted];
+  });
   m.gauge('epoxy_engine_pipes_in_use', 'Splice pipes in use now.', [], function* (s) {
     yield [{}, s.pipes.inUse];
   });

@@ -5,7 +5,7 @@
  * latency-window.ts for the window).
  */
 import type { CheckStatus } from '../health/active.js';
-import type { LatencyHistogram, ListenerStats, PoolStats, ProxyStats, ServerStateName, ServerStats, TrafficStats } from '../stats.js';
+import type { LatencyHistogram, ListenerStats, PoolStats, ProxyStats, ServerStateName, ServerStats, ThreadStats, TrafficStats } from '../stats.js';
 import { epoxyVersion } from '../version.js';
 import type { AdminHost } from './host.js';
 import { summarize, type LatencySummary } from './latency.js';
@@ -113,6 +113,8 @@ export interface StatsView {
     /** Engine loop turns (wake-ups) and the turns that paused to gather events (engine.coalesceUs). */
     loop: { turns: number; coalescePauses: number; coalescedEvents: number };
   };
+  /** One entry per engine thread (engine.threads): the totals above are their sums. */
+  threads: ThreadStats[];
 }
 
 /** The view of one stats read; `now` is Date.now(). */
@@ -156,6 +158,7 @@ export function buildView(
       logsDropped: t.logsDropped,
       loop: { turns: t.loopIterations, coalescePauses: t.coalescePauses, coalescedEvents: t.coalescedEvents },
     },
+    threads: stats.threads.map((th) => ({ ...th })),
   };
 }
 

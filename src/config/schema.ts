@@ -4,6 +4,8 @@
  * parse, is the bind taken) is checked afterwards in validate.ts.
  */
 import { z } from 'zod';
+
+import { MAX_THREADS } from './threads.js';
 import type { ConfigIssue, SelectHook } from './types.js';
 
 export const MAX_MS = 86_400_000;
@@ -208,8 +210,17 @@ const accessLog = z.union([z.boolean(), accessLogObject], {
     `must be true, false or an object like { mode: "sampled", sampleRate: 0.1, destination: "/var/log/epoxy/access.log" }, got ${describe(iss.input)}`,
 });
 
+const threadsError = (iss: { input?: unknown }) => `must be "auto" or a whole number from 1 to ${MAX_THREADS}, got ${describe(iss.input)}`;
+
 const engineSchema = z.strictObject(
   {
+    threads: z
+      .union([z.literal('auto'), z.number().int().min(1).max(MAX_THREADS)], { error: threadsError })
+      .optional(),
+    cpus: z
+      .array(intIn(0, 4095), { error: expecting('a list of CPU numbers like [0, 1, 2, 3]') })
+      .min(1, { error: 'must list at least one CPU (or leave cpus out)' })
+      .optional(),
     pipeSize: intIn(4096, 1_048_576).optional(),
     maxPipes: intIn(0, 65_536).optional(),
     spliceThreshold: intIn(1024, 1_048_576).optional(),

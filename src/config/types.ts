@@ -326,6 +326,20 @@ export interface AdminConfig {
 
 /** Data-plane settings. */
 export interface EngineTuning {
+  /**
+   * Engine threads, each with its own epoll loop, listening sockets (SO_REUSEPORT: the kernel
+   * spreads new connections over them), sessions and idle server connections; limits, queues,
+   * balancers and passive health count over all of them. `'auto'` (default): the CPUs this
+   * process may run on, at most 64 (the EPOXY_THREADS environment variable overrides it, for
+   * containers whose CPU quota is smaller than the CPUs they see). 1–64 otherwise. A reload
+   * cannot change it: restart.
+   */
+  threads?: 'auto' | number;
+  /**
+   * Pins thread i to `cpus[i % cpus.length]` (haproxy's cpu-map). Each must be a CPU this
+   * process may run on (its affinity mask). Default: no pinning.
+   */
+  cpus?: number[];
   /** Capacity of each splice pipe in bytes (F_SETPIPE_SZ), default 262144. */
   pipeSize?: number;
   /** Most pipes held at once (each is two fds); 0 disables splice. Default 1024. */
@@ -464,8 +478,11 @@ export interface ResolvedConfig {
   accessLog: ResolvedAccessLog;
   admin?: ResolvedAdmin;
   shutdownGraceMs: number;
-  engine: Required<EngineTuning>;
+  engine: ResolvedEngine;
 }
+
+/** engine settings with their defaults; `threads` a number ('auto' resolved at start). */
+export type ResolvedEngine = Required<Omit<EngineTuning, 'threads'>> & { threads: number };
 
 export interface ResolvedAccessLog {
   mode: 'off' | 'sampled' | 'full';

@@ -8,6 +8,7 @@ import { checkAccessLog, resolveAccessLog } from './access-log-config.js';
 import { errorCode } from './errors.js';
 import { isIPLiteral, isLoopback, normalizeAddress, parseAddress } from './address.js';
 import { checkHostCongestion } from './congestion.js';
+import { autoThreads, checkCpus } from './threads.js';
 import { checkHealth, resolveHealth } from './health-config.js';
 import {
   configSchema,
@@ -64,6 +65,7 @@ export async function resolveConfig(input: unknown, options: ResolveOptions = {}
   checkAdmin(input, binds, addresses, issues);
   await checkAccessLog(input['accessLog'], issues);
   await checkHostCongestion(input, issues);
+  if (isRecord(input['engine'])) checkCpus(input['engine']['cpus'], issues);
 
   if (issues.length > 0 || !parsed.success) return { ok: false, issues: inConfigOrder(issues, pools) };
   return { ok: true, config: buildConfig(parsed.data, addresses) };
@@ -358,6 +360,8 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
     pools,
     timeouts: resolveTimeouts(data.timeouts ?? {}),
     engine: {
+      threads: data.engine?.threads === undefined || data.engine.threads === 'auto' ? autoThreads() : data.engine.threads,
+      cpus: data.engine?.cpus ?? [],
       pipeSize: data.engine?.pipeSize ?? 262_144,
       maxPipes: data.engine?.maxPipes ?? 1024,
       spliceThreshold: data.engine?.spliceThreshold ?? 16_384,
