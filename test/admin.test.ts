@@ -171,7 +171,7 @@ async function scrape(port: number): Promise<Exposition> {
 
 // ---- a proxy with two HTTP pools and a TCP pool, for the traffic mix ----
 
-async function trafficSetup(admin: EpoxyConfig['admin'] = undefined) {
+async function trafficSetup(admin: EpoxyConfig['admin'] = undefined, engine: EpoxyConfig['engine'] = undefined) {
   // ?status=N answers N; anything else 200.
   const answer = (name: string) => (req: http.IncomingMessage, res: http.ServerResponse) => {
     const status = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('status') ?? 200);
@@ -193,6 +193,7 @@ async function trafficSetup(admin: EpoxyConfig['admin'] = undefined) {
       echo: { servers: [e.address] },
     },
     admin: admin ?? { bind: `127.0.0.1:${adminPort}` },
+    ...(engine ? { engine } : {}),
   };
   const proxy = await started(config);
   const port = Number(config.admin!.bind.split(':').pop());
@@ -226,7 +227,7 @@ describe('GET /stats and GET /metrics', () => {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(s.version).toBe(pkg.version);
     expect(s.uptimeMs).toBeGreaterThanOrEqual(0);
-    expect(Object.keys(s)).toEqual(['version', 'uptimeMs', 'listeners', 'pools', 'totals']);
+    expect(Object.keys(s)).toEqual(['version', 'uptimeMs', 'listeners', 'pools', 'totals', 'threads']);
 
     const [lw, lt] = s.listeners;
     expect(lw).toMatchObject({ name: 'web', mode: 'http', state: 'open', sessions: { current: 0, total: 11 }, requests: { total: 11 } });
@@ -309,6 +310,47 @@ describe('GET /stats and GET /metrics', () => {
     expect(m2.value('epoxy_server_response_seconds_count', A)).toBe(9);
     expect(m2.value('epoxy_listener_requests_total', { listener: 'web' })).toBe(13);
     expect(m2.value('epoxy_listener_responses_total', { listener: 'web', class: '2xx' })).toBe(10);
+  });
+
+  it('report each engine thread: /stats threads and the epoxy_thread_* metrics', async () => {
+    const { proxy, web, tcp, port } = await trafficSetup(undefined, { threads: 2 });
+    await sendMix(web, tcp);
+    // 20 more, each on a new connection: the kernel spreads them over the threads' SO_REUSEPORT
+    // sockets by the connection's ports.
+    for (let i = 0; i < 20; i++) expect((await request(web, { path: `/a/more/${i}` })).status).toBe(200);
+    await settled(proxy);
+
+    const s = (await call(port, 'GET', '/stats')).json as {
+      totals: { sessions: { total: number }; requests: { total: number }; loop: { turns: number } };
+      threads: Array<{ id: number; accepted: number; sessions: number; requests: number; loopIterations: number; cpuMs: number }>;
+    };
+    expect(s.threads.map((t) => t.id)).toEqual([0, 1]);
+    const sum = (f: (t: (typeof s.threads)[number]) => number) => s.threads.reduce((n, t) => n + f(t), 0);
+    expect(s.totals.sessions.total).toBe(33);
+    expect(sum((t) => t.accepted)).toBe(s.totals.sessions.total);
+    expect(sum((t) => t.requests)).toBe(s.totals.requests.total);
+    expect(sum((t) => t.loopIterations)).toBe(s.totals.loop.turns);
+    for (const t of s.threads) {
+      expect(Object.keys(t).sort(), `thread ${t.id}`).toEqual(['accepted', 'cpuMs', 'id', 'loopIterations', 'requests', 'sessions']);
+      expect(t.sessions, `thread ${t.id}`).toBe(0);
+      expect(t.loopIterations, `thread ${t.id}`).toBeGreaterThan(0);
+      expect(t.cpuMs, `thread ${t.id}`).toBeGreaterThanOrEqual(0);
+    }
+
+    const m = await scrape(port);
+    const names = { epoxy_thread_cpu_seconds_total: 'counter', epoxy_thread_sessions: 'gauge', epoxy_thread_accepted_total: 'counter' };
+    for (const [name, type] of Object.entries(names)) {
+      expect(m.types.get(name), name).toBe(type);
+      expect(m.samples.filter((x) => x.name === name).map((x) => x.labels), name).toEqual([{ thread: '0' }, { thread: '1' }]);
+    }
+    for (const t of s.threads) {
+      const labels = { thread: String(t.id) };
+      expect(m.value('epoxy_thread_accepted_total', labels)).toBe(t.accepted);
+      expect(m.value('epoxy_thread_sessions', labels)).toBe(0);
+      // Read after /stats: at least as much CPU time, in seconds.
+      expect(m.value('epoxy_thread_cpu_seconds_total', labels)).toBeGreaterThanOrEqual(t.cpuMs / 1000);
+    }
+    expect(m.value('epoxy_thread_accepted_total', { thread: '0' }) + m.value('epoxy_thread_accepted_total', { thread: '1' })).toBe(33);
   });
 
   it('exposes exactly the metrics docs/metrics.md lists, each with help and the documented type', async () => {

@@ -2,7 +2,8 @@
  * Wake-up coalescing (engine.coalesceUs / coalesceSessions): with many clients busy at once the
  * engine pauses after a small batch so the next turn gathers more events; so it does while two or
  * more clients receive bulk data; a lone client never waits for a pause, and 0 turns it off.
- * Every request must still be answered in full.
+ * Every request must still be answered in full. Coalescing is each engine thread's own decision
+ * about its own clients, so these run one thread (engine.threads: 1) to count clients exactly.
  */
 import { afterEach, expect, it } from 'vitest';
 
@@ -23,7 +24,7 @@ async function proxyWith(engine: EngineTuning) {
   backend = await httpBackend('b');
   const port = await freePort();
   const proxy = await startProxy(
-    { listeners: [{ name: 'web', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'p' }] }], pools: { p: { servers: [backend.address] } }, engine },
+    { listeners: [{ name: 'web', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'p' }] }], pools: { p: { servers: [backend.address] } }, engine: { threads: 1, ...engine } },
     cleanups,
   );
   return { proxy, port };
@@ -72,7 +73,7 @@ async function bulkDownloads(engine: EngineTuning, clients: number, bytes: numbe
   cleanups.push(() => source.close());
   const port = await freePort();
   const proxy = await startProxy(
-    { listeners: [{ name: 'tcp', bind: `127.0.0.1:${port}`, mode: 'tcp', pool: 'p' }], pools: { p: { servers: [source.address] } }, engine },
+    { listeners: [{ name: 'tcp', bind: `127.0.0.1:${port}`, mode: 'tcp', pool: 'p' }], pools: { p: { servers: [source.address] } }, engine: { threads: 1, ...engine } },
     cleanups,
   );
   const got = await Promise.all(Array.from({ length: clients }, async () => hashIncoming(await connect(port))));

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
 import { describe, expect, it } from 'vitest';
 import type { ConfigIssue, ResolvedConfig } from '../src/config/types.js';
+import { autoThreads } from '../src/config/threads.js';
 import { resolveConfig, type ResolveOptions } from '../src/config/validate.js';
 
 /**
@@ -97,6 +98,8 @@ describe('resolveConfig: valid configs and defaults', () => {
       selectMs: 1000,
     });
     expect(config.engine).toEqual({
+      threads: autoThreads(),
+      cpus: [],
       pipeSize: 262144,
       maxPipes: 1024,
       spliceThreshold: 16384,
@@ -118,7 +121,7 @@ describe('resolveConfig: valid configs and defaults', () => {
     c['listeners'][0].backlog = 128;
     c['pools'].web = { balance: 'leastconn', retries: 0, servers: [{ address: '127.0.0.1:9001', weight: 5 }, { address: '[::1]:9002' }] };
     c['timeouts'] = { connectMs: 1, clientMs: 7000, selectMs: 86_400_000 };
-    c['engine'] = { pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576, maxHeadBytes: 8192, serverIdleMax: 0, serverIdleMs: 5, coalesceUs: 0, coalesceSessions: 1 };
+    c['engine'] = { threads: 3, cpus: [0], pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576, maxHeadBytes: 8192, serverIdleMax: 0, serverIdleMs: 5, coalesceUs: 0, coalesceSessions: 1 };
     c['admin'] = { bind: '127.0.0.1:9900' };
     c['select'] = select;
     const config = await ok(c);
@@ -134,7 +137,7 @@ describe('resolveConfig: valid configs and defaults', () => {
     });
     // tunnelMs follows clientMs unless set.
     expect(config.timeouts).toMatchObject({ connectMs: 1, clientMs: 7000, tunnelMs: 7000, selectMs: 86_400_000 });
-    expect(config.engine).toEqual({ pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576, maxHeadBytes: 8192, serverIdleMax: 0, serverIdleMs: 5, coalesceUs: 0, coalesceSessions: 1 });
+    expect(config.engine).toEqual({ threads: 3, cpus: [0], pipeSize: 4096, maxPipes: 0, spliceThreshold: 1048576, maxHeadBytes: 8192, serverIdleMax: 0, serverIdleMs: 5, coalesceUs: 0, coalesceSessions: 1 });
     expect(config.select).toBe(select);
   });
 

@@ -168,7 +168,9 @@ const NO_BYTES = { in: 0, out: 0, spliced: 0, copied: 0 };
  * Read number `k` (0, 1, 2, ...): every counter grows by a fixed step per read and uptime by 2 s,
  * so every rate after the first read is exact and constant: "web" 20 req/s, 2 KiB/s in,
  * 1.5 MiB/s out, 5xx 2/s (10% of 20 responses/s), 4xx 1/s (5%); the TCP listener, whose name is
- * markup, 3.5 conn/s; each server 5 req/s.
+ * markup, 3.5 conn/s; each server 5 req/s. Three engine threads share the 20 req/s as 15, 2.5
+ * and 2.5 (75%, 12.5%, 12.5%) and use 80%, 10% and 10% of a core (80% of the threads' CPU for
+ * thread 0: more than 1.5 times its even third).
  */
 export function madeUpRead(k: number, evilName: string): StatsView {
   const web: ListenerView = {
@@ -201,6 +203,7 @@ export function madeUpRead(k: number, evilName: string): StatsView {
     sessions: { current: 3, total: 50 * k },
     requests: { total: 50 * k },
     noServer: 0,
+    retries: 0,
     queue: { length: 5, total: 9, timeouts: 0, full: 0 },
     servers,
   };
@@ -218,7 +221,13 @@ export function madeUpRead(k: number, evilName: string): StatsView {
       selectTimeouts: 0,
       logsSuppressed: 0,
       logsDropped: 0,
+      loop: { turns: 1000 * k, coalescePauses: 0, coalescedEvents: 0 },
     },
+    threads: [
+      { id: 0, accepted: 30 + 9 * k, sessions: 2, requests: 60 + 30 * k, loopIterations: 800 * k, cpuMs: 20_000 + 1_600 * k },
+      { id: 1, accepted: 10 + 4 * k, sessions: 1, requests: 20 + 5 * k, loopIterations: 100 * k, cpuMs: 200 * k },
+      { id: 2, accepted: 10 + 4 * k, sessions: 1, requests: 20 + 5 * k, loopIterations: 100 * k, cpuMs: 200 * k },
+    ],
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The live dashboard (GET /) in a real headless Chromium: a real Proxy with an admin server, an
  * HTTP listener over two servers and a TCP listener, traffic flowing all the time. The page must
- * show numbers that move, the very totals /stats has, a server drained through the API as
+ * show numbers that move, the very totals /stats has (the two engine threads' too, a row each), a server drained through the API as
  * "drain" in drain's colour within 2 s, and "disconnected" when the admin server goes (and come
  * back with it). One more test feeds the page made-up /stats reads to check its arithmetic,
  * state colours and escaping exactly. Screenshots go to test-artifacts/.
@@ -81,6 +81,8 @@ async function live(): Promise<Live> {
     // No passive health: the 503s in the traffic must not eject anyone.
     pools: { web: { servers: [a.address, b.address], passive: false }, echo: { servers: [e.address] } },
     admin: { bind: `127.0.0.1:${adminPort}` },
+    // Two engine threads whatever the machine: the threads' table has a row each.
+    engine: { threads: 2 },
   };
   const proxy = await startProxy(config, cleanups);
   const traffic = startTraffic(web, tcp);
@@ -115,6 +117,13 @@ async function settled(admin: string): Promise<StatsView> {
 }
 
 const server = (address: string, field: string) => `server-web-${address}-${field}`;
+const thread = (id: number, field: string) => `thread-${id}-${field}`;
+
+/** The ids of the threads' rows, in the page's order. */
+async function threadRows(page: Page): Promise<string[]> {
+  const rows = page.locator('#threads-body > tr');
+  return rows.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset['testid'] ?? ''));
+}
 const poll = { timeout: 5_000, interval: 100 };
 
 describe('dashboard in headless Chromium', () => {
@@ -147,6 +156,21 @@ describe('dashboard in headless Chromium', () => {
     expect(await textOf(page, 'version')).toBe(epoxyVersion());
     expect(await stateOf(page, server(a.address, 'state'))).toEqual({ text: 'up', colour: STATE_COLOURS.up });
 
+    // A row per engine thread, each with its CPU over the last poll in % of one core and its share.
+    expect(await threadRows(page)).toEqual(['thread-row-0', 'thread-row-1']);
+    expect(await page.getByTestId('threads').isVisible()).toBe(true);
+    expect(await textOf(page, 'threads-count')).toBe('2');
+    for (const id of [0, 1]) {
+      expect(await textOf(page, thread(id, 'id'))).toBe(String(id));
+      expect(await textOf(page, thread(id, 'cpu')), `thread ${id} cpu`).toMatch(/^\d+\.\d%$/);
+      expect(await textOf(page, thread(id, 'cpu-time')), `thread ${id} cpu time`).toMatch(/^\d+(\.\d+)? (ms|s)$|^\d+m( \d+s)?$/);
+      expect(await numberOf(page, thread(id, 'accepted'))).toBeGreaterThanOrEqual(0);
+    }
+    // The request rate is shared out whole over the threads.
+    const shares = await Promise.all([0, 1].map((id) => rawOf(page, thread(id, 'rate-share'))));
+    expect(shares[0]! + shares[1]!).toBeCloseTo(1, 6);
+    await page.getByTestId('threads').screenshot({ path: `${ARTIFACTS}dashboard-threads.png` });
+
     await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true });
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.screenshot({ path: `${ARTIFACTS}dashboard-dark.png`, fullPage: true });
@@ -174,6 +198,16 @@ describe('dashboard in headless Chromium', () => {
       'listener-tcp-rate': 0,
       'listener-web-5xx-rate': 0,
     };
+    expect(s.threads.map((t) => t.id)).toEqual([0, 1]);
+    for (const t of s.threads) {
+      expected[thread(t.id, 'sessions')] = t.sessions;
+      expected[thread(t.id, 'accepted')] = t.accepted;
+      expected[thread(t.id, 'requests')] = t.requests;
+      expected[thread(t.id, 'rate')] = 0;
+    }
+    expected['threads-all-accepted'] = s.totals.sessions.total;
+    expected['threads-all-requests'] = s.totals.requests.total;
+    expected['threads-all-sessions'] = 0;
     for (const srv of pool.servers) {
       expected[server(srv.address, 'total')] = srv.requests.total;
       expected[server(srv.address, '5xx')] = srv.responses['5xx'];
@@ -276,10 +310,37 @@ describe('dashboard in headless Chromium', () => {
       'server-web-10.0.0.5:80-health': 'ejected by passive health · ejections 1',
       'pool-web-queue': '5',
       version: '9.9.9-madeup',
+      'threads-count': '3',
+      'thread-0-sessions': '2',
+      'thread-0-rate': '15.0',
+      'thread-0-rate-share': '(75.0%)',
+      'thread-1-rate': '2.50',
+      'thread-1-rate-share': '(12.5%)',
+      'thread-0-cpu': '80.0%',
+      'thread-0-cpu-share': '(80.0%)',
+      'thread-2-cpu': '10.0%',
+      'thread-2-cpu-share': '(10.0%)',
+      'threads-all-rate': '20.0',
+      'threads-all-cpu': '100.0%',
     };
     const shown = async () => Object.fromEntries(await Promise.all(Object.keys(expected).map(async (id) => [id, await textOf(page, id)] as const)));
     await expect.poll(shown, poll).toEqual(expected);
     expect(await textOf(page, 'uptime')).toMatch(/^\d+s$/);
+    // Thread 0 (80% of the threads' CPU, an even share being a third) is marked, the others not;
+    // its CPU bar is 80% full, with the even-share mark at a third.
+    expect(await threadRows(page)).toEqual(['thread-row-0', 'thread-row-1', 'thread-row-2']);
+    const hot = async () => Promise.all([0, 1, 2].map((id) => page.getByTestId(`thread-row-${id}`).evaluate((tr) => tr.classList.contains('hot'))));
+    expect(await hot()).toEqual([true, false, false]);
+    expect(await page.getByTestId('thread-row-0').getAttribute('title')).toBe("this thread uses 80.0% of the threads' CPU; an even share is 33.3%");
+    const bar = page.getByTestId(thread(0, 'cpu-bar'));
+    expect(await bar.locator('.fill').getAttribute('width')).toBe('80.00');
+    expect(await bar.locator('.even').getAttribute('x1')).toBe('33.33');
+    expect(await bar.getAttribute('aria-label')).toBe("share of the threads' CPU: 80.0%");
+    const edge = (id: number) => page.getByTestId(`thread-row-${id}`).locator('td').first().evaluate((td) => getComputedStyle(td).borderLeftColor);
+    expect(await edge(0)).toBe(STATE_COLOURS.drain);
+    expect(await edge(1)).not.toBe(STATE_COLOURS.drain);
+    expect(await textOf(page, thread(0, 'cpu-time'))).toMatch(/^\d+(\.\d+)? s$/);
+    await page.getByTestId('threads').screenshot({ path: `${ARTIFACTS}dashboard-threads-imbalance.png` });
     expect(await page.getByText('of 100', { exact: true }).count()).toBe(1);
     for (const [i, state] of (['up', 'drain', 'maint', 'down', 'ejected'] as const).entries()) {
       expect(await stateOf(page, `server-web-10.0.0.${i + 1}:80-state`)).toEqual({ text: state, colour: STATE_COLOURS[state] });

@@ -69,6 +69,24 @@ describe('reload', () => {
     held.destroy();
   });
 
+  it('takes back a listener the previous reload removed, however soon (its socket may not be closed yet)', async () => {
+    const a = await named('A');
+    const [p1, p2] = [await freePort(), await freePort()];
+    const config = (extra: boolean): EpoxyConfig => ({
+      listeners: [
+        { name: 'one', bind: `127.0.0.1:${p1}`, mode: 'tcp', pool: 'p' },
+        ...(extra ? [{ name: 'two', bind: `127.0.0.1:${p2}`, mode: 'tcp' as const, pool: 'p' }] : []),
+      ],
+      pools: { p: { servers: [a.address] } },
+    });
+    const proxy = await started(config(true));
+    for (let i = 0; i < 20; i++) {
+      await proxy.reload(config(false));
+      await proxy.reload(config(true));  // failed with EADDRINUSE about 95 % of the time
+    }
+    expect(await nameVia(p2)).toBe('A');
+  });
+
   it('keeps the running config when the new one is invalid, and logs every problem with its path', async () => {
     const a = await named('A');
     const port = await freePort();
