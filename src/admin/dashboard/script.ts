@@ -5,5 +5,6 @@ import { listenersJs } from './client/listeners.js';
 import { pollJs } from './client/poll.js';
 import { poolsJs } from './client/pools.js';
 import { ratesJs } from './client/rates.js';
+import { threadsJs } from './client/threads.js';
 
-export const dashboardScript = ['(function () {', "'use strict';", formatJs, ratesJs, domJs, listenersJs, poolsJs, pollJs, 'poll();', '})();'].join('\n');
+export const dashboardScript = ['(function () {', "'use strict';", formatJs, ratesJs, domJs, listenersJs, poolsJs, threadsJs, pollJs, 'poll();', '})();'].join('\n');

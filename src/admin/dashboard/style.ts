@@ -25,8 +25,8 @@ a { color: var(--accent); }
 .banner { position: sticky; top: 0; z-index: 1; margin: 0; padding: 10px 20px; background: var(--down); color: #fff; font-weight: 600; }
 .stale main { opacity: .55; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
-.card, .pool { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
-.pool { margin-bottom: 12px; overflow-x: auto; }
+.card, .pool, .threads { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
+.pool, .threads { margin-bottom: 12px; overflow-x: auto; }
 .card-head { display: flex; flex-wrap: wrap; align-items: center; gap: 10px; margin-bottom: 10px; }
 .metrics { display: grid; grid-template-columns: repeat(3, 1fr); gap: 8px 12px; margin: 0; }
 .metrics dt { font-size: 12px; color: var(--muted); }
@@ -58,5 +58,14 @@ tr.state-drain td:first-child { border-left-color: var(--drain); }
 tr.state-maint td:first-child { border-left-color: var(--maint); }
 tr.state-down td:first-child { border-left-color: var(--down); }
 tr.state-ejected td:first-child { border-left-color: var(--ejected); }
+tfoot th, tfoot td { border-top: 1px solid var(--line); border-bottom: 0; font-weight: 600; }
+tfoot th { font-size: 14px; color: var(--text); }
+.bar { display: block; width: 90px; height: 6px; margin: 4px 0 0 auto; }
+.bar .track { fill: var(--line); }
+.bar .fill { fill: var(--accent); }
+.bar .even { stroke: var(--text); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
+tr.thread td:first-child { border-left: 4px solid var(--line); }
+tr.thread.hot td:first-child { border-left-color: var(--drain); }
+tr.thread.hot .bar .fill { fill: var(--drain); }
 footer { margin-top: 24px; font-size: 12px; color: var(--muted); }
 `;

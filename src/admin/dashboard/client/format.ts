@@ -49,6 +49,16 @@ function fmtShare(share) {
   return share === null ? '' : '(' + (100 * share).toFixed(1) + '%)';
 }
 
+/** CPU in cores (1: one core busy all the time) as a percentage of one core, "37.5%"; "—" when unknown. */
+function fmtCores(cores) {
+  return cores === null ? '—' : (100 * cores).toFixed(1) + '%';
+}
+
+/** CPU time: "840 ms", "12.34 s" under a minute, then like an uptime, "4m 12s". */
+function fmtCpuTime(ms) {
+  return ms < 60000 ? fmtMs(ms) : fmtUptime(ms);
+}
+
 /** "3d 4h", "2h 5m", "4m 12s", "9s": the two largest units are enough to read. */
 function fmtUptime(ms) {
   const s = Math.floor(ms / 1000);

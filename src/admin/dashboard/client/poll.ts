@@ -1,5 +1,5 @@
 /**
- * Client script, part 6: the loop. One /stats request at a time, a second apart from start to
+ * Client script, part 7: the loop. One /stats request at a time, a second apart from start to
  * start; a request that fails or hangs shows the "disconnected" banner, and the loop goes on, so
  * the page comes back by itself when the proxy (or its admin server) does.
  */
@@ -36,6 +36,7 @@ function onStats(stats) {
   show(document.getElementById('uptime'), fmtUptime(stats.uptimeMs), stats.uptimeMs);
   show(document.getElementById('updated'), new Date().toLocaleTimeString(), null);
   renderListeners(stats, previous, seconds);
+  renderThreads(stats, previous, seconds);
   renderPools(stats, previous, seconds);
   previous = stats;
 }

@@ -60,6 +60,27 @@ function serverRates(before, after, seconds, unit) {
   };
 }
 
+/**
+ * What the threads' rate counts, like poolUnit: requests, unless no thread ever had one but
+ * some accepted connections (TCP listeners only), then new connections.
+ */
+function threadUnit(threads) {
+  let requests = 0;
+  let accepted = 0;
+  for (const t of threads) {
+    requests += t.requests;
+    accepted += t.accepted;
+  }
+  return requests === 0 && accepted > 0 ? 'conn' : 'req';
+}
+
+/** An engine thread's rates: requests or new connections per second, and its CPU in cores (1: one core busy all the time). */
+function threadRates(before, after, seconds, unit) {
+  const counted = unit === 'conn' ? function (t) { return t.accepted; } : function (t) { return t.requests; };
+  const cpuMsPerSecond = rateOf(before, after, seconds, function (t) { return t.cpuMs; });
+  return { rate: rateOf(before, after, seconds, counted), cpu: cpuMsPerSecond === null ? null : cpuMsPerSecond / 1000 };
+}
+
 /** part / whole (two rates over the same seconds), or null when there is no whole. */
 function shareOf(part, whole) {
   return part === null || whole === null || !(whole > 0) ? null : part / whole;
