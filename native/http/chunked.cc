@@ -114,7 +114,10 @@ ChunkedDecoder::ByteResult ChunkedDecoder::step(char c) {
   constexpr ByteResult kContinue = ByteResult::Continue;
   constexpr ByteResult kEnd = ByteResult::ElementEnd;
 
-  if (state_ <= State::LineLf && ++line_len_ > kMaxChunkLine) return error("chunk-size line too long");
+  if (state_ <= State::LineLf && ++line_len_ > kMaxChunkLine) {
+    fail(kBadRequest, "chunk-size line too long");  // the length is the fault, whatever this byte is
+    return ByteResult::Error;
+  }
   switch (state_) {
     case State::Size:
       if (has(c, syntax::kHex)) {

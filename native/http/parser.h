@@ -4,7 +4,7 @@
 // Strict means: a message that two HTTP parsers could read two ways is rejected, never
 // "repaired" and forwarded (RFC 9110/9112, plus the rules haproxy and request-smuggling
 // research taught). What is rejected, and why, is listed next to parse_request and
-// parse_response below; test/http-parser.test.ts has one test per rule and
+// parse_response below; native/http/test/ has one test per rule (ctest) and
 // test/http-differential.test.ts lists every case where we are stricter than Node's llhttp.
 //
 // Zero-copy: every string_view in a parsed head points into the `data` given to the parse

@@ -74,7 +74,21 @@ bool hop_by_hop(const ConnectionTokens& tokens, std::string_view name, bool keep
     if (iequals(name, h)) return true;
   }
   if (iequals(name, "upgrade")) return !keep_upgrade;
+  // Connection may not name the fields that frame or route the message: without them the next
+  // hop would read another message (a chunked body without its Transfer-Encoding is read as
+  // the next request).
+  if (iequals(name, "transfer-encoding") || iequals(name, "content-length") || iequals(name, "host")) return false;
   return tokens.count > 0 && tokens.names(name);
+}
+
+// The Via field that gets our hop appended: the last one forwarded (field lines with one name
+// are one list, RFC 9110 §5.3), or npos when none is and a Via field must be added.
+size_t last_via(const std::vector<Header>& headers, const ConnectionTokens& tokens, bool keep_upgrade) {
+  size_t last = std::string_view::npos;
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (iequals(headers[i].name, "via") && !hop_by_hop(tokens, headers[i].name, keep_upgrade)) last = i;
+  }
+  return last;
 }
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
@@ -115,18 +129,16 @@ void write_request_head(const RequestHead& req, const RequestRewrite& rw, std::s
   out.append(req.target);
   out.append(" HTTP/1.1\r\n");
   bool has_host = false;
-  std::string_view xff;
   ConnectionTokens tokens(req.headers);
-  for (const Header& h : req.headers) {
+  size_t via = last_via(req.headers, tokens, req.upgrade);
+  for (size_t i = 0; i < req.headers.size(); ++i) {
+    const Header& h = req.headers[i];
     if (hop_by_hop(tokens, h.name, req.upgrade)) continue;
-    if (iequals(h.name, "x-forwarded-for")) {
-      xff = h.value;  // extended below with this client
-      continue;
-    }
+    if (iequals(h.name, "x-forwarded-for")) continue;  // extended below with this client
     if (iequals(h.name, "x-forwarded-proto")) continue;  // we know the scheme; the client does not decide it
     if (iequals(h.name, "content-length")) continue;  // sent once below, as one number
     if (iequals(h.name, "host")) has_host = true;
-    if (iequals(h.name, "via")) {
+    if (i == via) {
       out.append(h.name).append(": ").append(h.value).append(", ").append(kVia).append("\r\n");
       continue;
     }
@@ -135,13 +147,16 @@ void write_request_head(const RequestHead& req, const RequestRewrite& rw, std::s
   if (!has_host && !rw.fallback_host.empty()) append_field(out, "Host", rw.fallback_host);
   // Identical duplicates ("5, 5" or two fields) were accepted; the server sees one plain value.
   if (req.framing == Framing::ContentLength) append_field(out, "Content-Length", std::to_string(req.content_length));
+  // Every X-Forwarded-For line received, in order (one list), then this client.
   out.append("X-Forwarded-For: ");
-  if (!xff.empty()) out.append(xff).append(", ");
+  for (const Header& h : req.headers) {
+    if (iequals(h.name, "x-forwarded-for") && !h.value.empty() && !hop_by_hop(tokens, h.name, req.upgrade)) {
+      out.append(h.value).append(", ");
+    }
+  }
   out.append(rw.client_ip).append("\r\n");
   out.append("X-Forwarded-Proto: http\r\n");
-  bool had_via = false;
-  for (const Header& h : req.headers) had_via = had_via || iequals(h.name, "via");
-  if (!had_via) append_field(out, "Via", kVia);
+  if (via == std::string_view::npos) append_field(out, "Via", kVia);
   if (req.upgrade) out.append("Connection: upgrade\r\n");
   out.append("\r\n");
 }
@@ -152,19 +167,19 @@ void write_response_head(const ResponseHead& resp, const ResponseRewrite& rw, st
   out.push_back(' ');
   out.append(resp.reason);
   out.append("\r\n");
-  bool had_via = false;
   ConnectionTokens tokens(resp.headers);
-  for (const Header& h : resp.headers) {
+  size_t via = last_via(resp.headers, tokens, resp.upgrade);
+  for (size_t i = 0; i < resp.headers.size(); ++i) {
+    const Header& h = resp.headers[i];
     if (hop_by_hop(tokens, h.name, resp.upgrade)) continue;
     if (rw.dechunk && iequals(h.name, "transfer-encoding")) continue;
-    if (iequals(h.name, "via")) {
-      had_via = true;
+    if (i == via) {
       out.append(h.name).append(": ").append(h.value).append(", ").append(kVia).append("\r\n");
       continue;
     }
     append_field(out, h.name, h.value);
   }
-  if (!had_via) append_field(out, "Via", kVia);
+  if (via == std::string_view::npos) append_field(out, "Via", kVia);
   if (resp.upgrade) {
     out.append("Connection: upgrade\r\n");
   } else if (rw.close_client) {

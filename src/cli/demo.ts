@@ -1,108 +1,93 @@
 /**
- * `npm start`: a self-contained tour. Two echo backends on ephemeral ports, epoxy in front of
- * them on 127.0.0.1:8080 (or a free port), and instructions for poking at it with nc.
+ * `npm start`: a self-contained tour. Two HTTP backends behind an HTTP listener on
+ * 127.0.0.1:8080 (routed by Host, with a round-robin default), two echo backends behind a TCP
+ * listener on 127.0.0.1:8081, and the admin dashboard on 127.0.0.1:9900. A port that is taken
+ * is replaced by a free one; EPOXY_DEMO_PORT=0 takes free ports for all three (the tests do).
+ * The screen shows the real ports.
  */
-import * as net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import type { EpoxyConfig } from '../config/types.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, type Logger } from '../log/logger.js';
 import { Proxy } from '../proxy.js';
+import { HOST, pickPorts, startEchoBackend, startHttpBackend, type Backend } from './demo-backends.js';
 import { printFailure } from './report.js';
 import { shutdownOnSignal } from './signals.js';
 
-const HOST = '127.0.0.1';
-const PREFERRED_PORT = 8080;
+const WISHED_PORTS = { http: 8080, tcp: 8081, admin: 9900 };
 
-interface Backend {
-  label: string;
-  address: string;
-  close(): Promise<void>;
-}
-
-/** A backend that greets each connection with its own name, then echoes what it receives. */
-async function startBackend(label: string): Promise<Backend> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    // A client that disappears mid-echo is normal here; without a handler it would crash the demo.
-    socket.on('error', () => socket.destroy());
-    socket.write(`hello from backend ${label} (${address})\n`);
-    socket.pipe(socket);
-  });
-  await listen(server, 0);
-  const address = `${HOST}:${(server.address() as AddressInfo).port}`;
+function demoConfig(ports: number[], web: Backend[], echo: Backend[]): EpoxyConfig {
+  const [httpPort, tcpPort, adminPort] = ports;
+  const [, b] = web;
   return {
-    label,
-    address,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    listeners: [
+      { name: 'http', bind: `${HOST}:${httpPort}`, mode: 'http', routes: [{ host: 'b.localhost', pool: 'b' }, { pool: 'web' }] },
+      { name: 'echo', bind: `${HOST}:${tcpPort}`, mode: 'tcp', pool: 'echo' },
+    ],
+    pools: {
+      web: { balance: 'roundrobin', servers: web.map((s) => s.address) },
+      b: { servers: [b!.address] },
+      echo: { balance: 'roundrobin', servers: echo.map((s) => s.address) },
+    },
+    admin: { bind: `${HOST}:${adminPort}` },
+    // A demo stops quickly even with an nc session open.
+    shutdownGraceMs: 2000,
   };
 }
 
-function listen(server: net.Server, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, HOST, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-/** 8080 when it is free, else any free port (8080 is a popular port on a dev machine). */
-async function pickPort(): Promise<number> {
-  const probe = net.createServer();
-  try {
-    await listen(probe, PREFERRED_PORT);
-  } catch {
-    await listen(probe, 0);
+/** Binds the wished ports or free ones; tries again if another process takes one meanwhile. */
+async function startProxy(web: Backend[], echo: Backend[], logger: Logger): Promise<{ proxy: Proxy; config: EpoxyConfig }> {
+  const free = process.env['EPOXY_DEMO_PORT'] === '0';
+  const wishes = Object.values(WISHED_PORTS).map((p) => (free ? 0 : p));
+  for (let attempt = 1; ; attempt++) {
+    const config = demoConfig(await pickPorts(wishes), web, echo);
+    try {
+      return { proxy: await Proxy.start(config, { logger }), config };
+    } catch (err) {
+      const inUse = err instanceof Error && /address already in use|EADDRINUSE/i.test(err.message);
+      if (!inUse || attempt === 3) throw err;
+    }
   }
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
-function instructions(port: number, backends: Backend[]): string {
-  const lines = [
-    '',
-    `epoxy demo: proxying TCP ${HOST}:${port} -> ${backends.map((b) => `${b.label} (${b.address})`).join(', ')}, round robin`,
-    '',
-    'Try it from another terminal:',
-    `  nc ${HOST} ${port}`,
-    '  Each connection is greeted by the backend that got it; type a line and it is echoed back.',
-    '  Run nc twice (or more) to see the connections alternate between backend A and backend B.',
-    '',
-    'Press Ctrl-C to stop (twice to stop without waiting).',
-    '',
+function screen(config: EpoxyConfig, dashboard: string): string {
+  const [web, echo] = config.listeners.map((l) => l.bind);
+  const url = `http://${web}/`;
+  const tries: Array<[string, string]> = [
+    [`curl ${url}`, 'served by backend A, then B, then A...'],
+    [`curl -H 'Host: b.localhost' ${url}`, 'always B'],
+    [`nc ${echo!.replace(':', ' ')}`, 'type a line: it comes back'],
+    [`ab -n 1000 -c 10 ${url}`, 'then look at the dashboard'],
   ];
-  return lines.join('\n');
+  const width = Math.max(...tries.map(([cmd]) => cmd.length)) + 2;
+  return [
+    '',
+    'epoxy demo running:',
+    `  HTTP ${web} -> backends A and B, round robin; Host b.localhost -> B`,
+    `  TCP  ${echo} -> echo backends A and B, round robin`,
+    `  dashboard on ${dashboard} (open it in a browser)`,
+    'Try from another terminal:',
+    ...tries.map(([cmd, what]) => `  ${cmd.padEnd(width)}# ${what}`),
+    'Ctrl-C stops.',
+    '',
+  ].join('\n');
 }
 
 async function main(): Promise<number> {
-  // Quiet by default so the instructions stay readable; EPOXY_LOG_LEVEL=info shows the proxy's log.
+  // Quiet by default so the screen stays readable; EPOXY_LOG_LEVEL=info shows the proxy's log.
   const logger = createLogger({ level: process.env['EPOXY_LOG_LEVEL'] ?? 'warn' });
-  const backends = [await startBackend('A'), await startBackend('B')];
-  const closeBackends = () => Promise.all(backends.map((b) => b.close())).then(() => undefined);
-
-  const port = await pickPort();
-  const config: EpoxyConfig = {
-    listeners: [{ name: 'demo', bind: `${HOST}:${port}`, mode: 'tcp', pool: 'backends' }],
-    pools: { backends: { balance: 'roundrobin', servers: backends.map((b) => b.address) } },
-  };
+  const web = [await startHttpBackend('A'), await startHttpBackend('B')];
+  const echo = [await startEchoBackend('A'), await startEchoBackend('B')];
+  const closeBackends = () => Promise.all([...web, ...echo].map((b) => b.close())).then(() => undefined);
 
   let proxy: Proxy;
   try {
-    proxy = await Proxy.start(config, { logger });
+    const started = await startProxy(web, echo, logger);
+    proxy = started.proxy;
+    process.stdout.write(screen(started.config, proxy.adminUrl ?? ''));
   } catch (err) {
     printFailure('demo config', err);
     await closeBackends();
     return 1;
   }
-  process.stdout.write(instructions(port, backends));
 
   return shutdownOnSignal(logger, async () => {
     process.stdout.write('\nstopping...\n');
