@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative as relativePath, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
 import { describe, expect, it } from 'vitest';
 import type { ConfigIssue, ResolvedConfig } from '../src/config/types.js';
-import { autoThreads } from '../src/config/threads.js';
+import { allowedCpus, autoThreads } from '../src/config/threads.js';
 import { resolveConfig, type ResolveOptions } from '../src/config/validate.js';
 
 /**
@@ -916,6 +916,34 @@ describe('resolveConfig: timeouts, select, admin, engine', () => {
       c['engine'] = { [key]: value };
       expect((await only(c)).path).toBe(`engine.${key}`);
     }
+  });
+
+  it('takes engine.threads as "auto" or 1–64, and engine.cpus only from the affinity mask', async () => {
+    const withEngine = (engine: unknown) => ({ ...base(), engine });
+    for (const threads of [0, 65, 1.5, 'many', '2']) {
+      const issue = await only(withEngine({ threads }));
+      expect(issue.path).toBe('engine.threads');
+      expect(issue.message).toMatch(new RegExp(`^must be "auto" or a whole number from 1 to 64, got .*${String(threads).replace('.', '\\.')}`));
+    }
+    expect((await ok(withEngine({ threads: 'auto' }))).engine.threads).toBe(autoThreads());
+    expect((await ok(withEngine({ threads: 64 }))).engine.threads).toBe(64);
+    expect(await only(withEngine({ cpus: [] }))).toEqual({ path: 'engine.cpus', message: 'must list at least one CPU (or leave cpus out)' });
+    expect((await only(withEngine({ cpus: [0, -1] }))).path).toBe('engine.cpus[1]');
+    const allowed = [...(allowedCpus() ?? [])];
+    expect(allowed.length).toBeGreaterThan(0);
+    expect((await ok(withEngine({ cpus: allowed }))).engine.cpus).toEqual(allowed);
+    expect(await only(withEngine({ cpus: [4000] }))).toEqual({
+      path: 'engine.cpus[0]',
+      message: `CPU 4000 is not one this process may run on (${allowed.sort((a, b) => a - b).join(', ')})`,
+    });
+  });
+
+  it('reads "auto" from EPOXY_THREADS, else the CPUs this process may use, and the affinity list from /proc', () => {
+    expect(autoThreads({ EPOXY_THREADS: '3' })).toBe(3);
+    expect(autoThreads({ EPOXY_THREADS: '0' })).toBe(Math.min(availableParallelism(), 64));
+    expect(autoThreads({})).toBe(Math.min(availableParallelism(), 64));
+    expect(allowedCpus('Name:\tnode\nCpus_allowed_list:\t0-2,5,7-8\n')).toEqual(new Set([0, 1, 2, 5, 7, 8]));
+    expect(allowedCpus('Name:\tnode\n')).toBeUndefined();
   });
 });
 

@@ -215,7 +215,13 @@ const threadsError = (iss: { input?: unknown }) => `must be "auto" or a whole nu
 const engineSchema = z.strictObject(
   {
     threads: z
-      .union([z.literal('auto'), z.number().int().min(1).max(MAX_THREADS)], { error: threadsError })
+      .union(
+        [
+          z.literal('auto', { error: threadsError }),
+          z.number({ error: threadsError }).int({ error: threadsError }).min(1, { error: threadsError }).max(MAX_THREADS, { error: threadsError }),
+        ],
+        { error: threadsError },
+      )
       .optional(),
     cpus: z
       .array(intIn(0, 4095), { error: expecting('a list of CPU numbers like [0, 1, 2, 3]') })
