@@ -33,7 +33,10 @@ PumpResult Channel::pump(int src, bool& src_readable, bool src_fin, int dst, boo
       long n = fill(src, src_readable, traffic);
       if (n < 0) return PumpResult::Error;
       read_total += static_cast<size_t>(n);
-      progress = progress || n > 0 || eof_;
+      // A refused splice into an empty pipe changes the path, not the data: go round again so
+      // settle_resources() returns the pipe and the read is retried by copy. Stopping here would
+      // leave the source readable with no edge to come.
+      progress = progress || n > 0 || eof_ || (splice_broken_ && pipe_ && !held());
     }
     if (!progress) break;
   }
