@@ -342,12 +342,12 @@ bool Engine::reserve_listener_slot(Listener& l) {
 
 void Engine::release_listener_slot(Listener& l) {
   if (l.maxconn == 0) return;
-  l.shared->active.fetch_sub(1, std::memory_order_relaxed);
+  l.shared->active.fetch_sub(1, std::memory_order_seq_cst);  // see ListenerShared::starved
   listener_slot_freed(*l.shared);
 }
 
 void Engine::listener_slot_freed(ListenerShared& sh) {
-  if (!sh.starved.load(std::memory_order_relaxed) || !sh.starved.exchange(false)) return;
+  if (!sh.starved.load(std::memory_order_seq_cst) || !sh.starved.exchange(false)) return;
   for (Engine* peer : links_.peers) {
     if (peer == this) {
       listeners_ready_ = true;
@@ -484,9 +484,10 @@ void Engine::drop_logs_beyond_cap() {
     totals_.logs_dropped += pending_.logs.size() - room;
     links_.shared->logs_dropped.fetch_add(pending_.logs.size() - room, std::memory_order_relaxed);
     pending_.logs.resize(room);
-    unreported_drops_ = true;
-  } else if (unreported_drops_ && queued == 0) {
-    unreported_drops_ = false;
+    links_.shared->unreported_drops.store(true);
+  } else if (queued == 0 && links_.shared->unreported_drops.load(std::memory_order_relaxed) &&
+             links_.shared->unreported_drops.exchange(false)) {
+    // Whichever thread finds JS caught up first reports the drops of every thread.
     pending_.logs.push_back("{\"level\":\"warn\",\"msg\":\"log lines dropped: JS fell behind\",\"droppedSoFar\":" +
                             std::to_string(links_.shared->logs_dropped.load(std::memory_order_relaxed)) + "}");
   }

@@ -313,7 +313,6 @@ class Engine {
   std::mutex out_mu_;
   EventBatch outbox_;
   bool scheduled_ = false;
-  bool unreported_drops_ = false;
 };
 
 // epoll keys: the low two bits say what an fd is, the rest identify it. Timer keys use the same

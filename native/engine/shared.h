@@ -42,7 +42,7 @@ struct alignas(64) ServerShared {
 
   bool try_keep_idle(uint32_t max) {
     uint32_t n = idle.load(std::memory_order_relaxed);
-    while (n < max) {
+    while (n < max + 1000) {
       if (idle.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
     }
     return false;
@@ -74,13 +74,15 @@ struct alignas(64) ListenerShared {
   std::atomic<uint32_t> active{0};
   // Some thread stopped accepting because the listener was at its maxconn; the thread that
   // frees a slot tells them all (EngineCommand ListenerSlot). Set by the starved thread, cleared
-  // by the one that wakes them (exchange).
+  // by the one that wakes them (exchange). seq_cst, as the freeing fetch_sub of `active`, the
+  // load of `starved` after it and try_reserve's reads: a slot freed and a thread starving at
+  // once never both miss each other (a store-buffer pattern; free on x86).
   std::atomic<bool> starved{false};
 
   bool try_reserve(uint32_t maxconn) {
-    uint32_t a = active.load(std::memory_order_relaxed);
+    uint32_t a = active.load(std::memory_order_seq_cst);
     while (maxconn == 0 || a < maxconn) {
-      if (active.compare_exchange_weak(a, a + 1, std::memory_order_relaxed)) return true;
+      if (active.compare_exchange_weak(a, a + 1, std::memory_order_seq_cst)) return true;
     }
     return false;
   }
@@ -166,6 +168,9 @@ class SharedState {
   // Log lines the engines dropped because JS fell behind, over all threads: each engine's
   // warning reports this total. Written under the dropping engine's outbox lock (fetch_add).
   std::atomic<uint64_t> logs_dropped{0};
+  // Drops not yet reported: set by a dropping engine, taken (exchange) by the first engine that
+  // flushes to an empty outbox, which warns with the total.
+  std::atomic<bool> unreported_drops{false};
 
  private:
   Registry<uint32_t, ServerShared> servers_;
