@@ -189,7 +189,9 @@ struct Server {
     }
     return false;
   }
-  void release() { shared->active.fetch_sub(1, std::memory_order_relaxed); }
+  // seq_cst, as the reads of PoolShared::waiting after it and in Session::enqueue: a slot freed
+  // here and a session queueing on another thread never both miss each other (free on x86).
+  void release() { shared->active.fetch_sub(1, std::memory_order_seq_cst); }
 };
 
 struct Pool {

@@ -96,7 +96,7 @@ void Engine::on_server_timer(uint32_t uid, int64_t when) {
 // ---- maxconn queues: one line per pool for the whole process (PoolShared) ----
 
 void Engine::request_queue_service(const std::shared_ptr<Pool>& pool) {
-  if (!pool || pool->shared->waiting.load(std::memory_order_relaxed) == 0) return;
+  if (!pool || pool->shared->waiting.load(std::memory_order_seq_cst) == 0) return;  // see Server::release
   if (std::find(queue_service_.begin(), queue_service_.end(), pool) == queue_service_.end()) {
     queue_service_.push_back(pool);
   }
@@ -116,7 +116,7 @@ size_t Engine::free_slots(const Pool& pool, std::vector<std::pair<uint32_t, uint
   size_t total = 0;
   for (const auto& s : pool.servers) {
     if (!s->available(now_)) continue;
-    uint32_t active = s->active();
+    uint32_t active = s->shared->active.load(std::memory_order_seq_cst);  // see Server::release
     uint32_t free = s->maxconn == 0 ? UINT32_MAX : (active < s->maxconn ? s->maxconn - active : 0);
     per_server.emplace_back(s->uid, free);
     total = (free == UINT32_MAX || total == SIZE_MAX) ? SIZE_MAX : total + free;

@@ -41,7 +41,7 @@ void Session::mark_closed() {
   leave_queue();
   --listener_counters_->active;
   if (listener_shared_) {
-    listener_shared_->active.fetch_sub(1, std::memory_order_relaxed);
+    listener_shared_->active.fetch_sub(1, std::memory_order_seq_cst);  // see ListenerShared::starved
     engine_.listener_slot_freed(*listener_shared_);
   }
   --engine_.totals().active;
@@ -55,6 +55,9 @@ bool Session::enqueue(const std::shared_ptr<Pool>& pool, uint32_t server) {
       wait_for_ = server;
       q.insert({queue_seq_, engine_.index(), key_, wait_for_});
       in_line_ = true;
+      // A slot freed on another thread while this session held its turn was offered to a line
+      // without it: look again (see below).
+      engine_.request_queue_service(pool);
     }
     return true;
   }
@@ -69,11 +72,15 @@ bool Session::enqueue(const std::shared_ptr<Pool>& pool, uint32_t server) {
   }
   queued_pool_ = pool.get();
   ++pool->queued;
-  q.waiting.fetch_add(1, std::memory_order_relaxed);
+  q.waiting.fetch_add(1, std::memory_order_seq_cst);  // see Server::release
   wait_for_ = server;
   q.insert({queue_seq_, engine_.index(), key_, wait_for_});
   in_line_ = true;
   arm_timer();
+  // The pick that found the servers full ran before `waiting` counted this session: a slot
+  // freed on another thread in between saw no one waiting and serviced nothing. Service the
+  // line once now that the session is in it (free_slots reads the counts afresh).
+  engine_.request_queue_service(pool);
   return true;
 }
 

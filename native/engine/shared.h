@@ -42,7 +42,7 @@ struct alignas(64) ServerShared {
 
   bool try_keep_idle(uint32_t max) {
     uint32_t n = idle.load(std::memory_order_relaxed);
-    while (n < max + 1000) {
+    while (n < max) {
       if (idle.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
     }
     return false;
