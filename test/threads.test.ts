@@ -37,6 +37,15 @@ function engineThreads(): Array<{ tid: number; name: string; cpuMs: number }> {
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** Waits until the proxy's only pool has queued `n` requests in all (stats sum the threads). */
+async function queuedAtLeast(proxy: Proxy, n: number): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if ((await proxy.stats()).pools[0]!.queuedTotal >= n) return;
+    await sleep(2);
+  }
+  throw new Error(`the proxy never queued ${n} requests`);
+}
+
 const maxShare = (values: number[]) => Math.max(...values) / values.reduce((a, b) => a + b, 0);
 
 async function backends(names: string[]): Promise<Record<string, Backend>> {
@@ -121,37 +130,67 @@ describe('engine threads', () => {
     expect(maxShare(requests)).toBeLessThanOrEqual(0.4);
   });
 
-  it('maxconn 2 over 4 threads: 40 clients, never more than 2 at once, all served in order of arrival', async () => {
-    const order: string[] = [];
+  /**
+   * A backend that holds each request `holdMs` and records the order requests reach it and
+   * the most at once; a proxy with 4 threads in front, `maxconn` on its one server.
+   */
+  async function queueSetup(maxconn: number, holdMs: number) {
+    const order: number[] = [];
     let active = 0;
     let peak = 0;
     const backend = await httpBackend('slow', (req, res) => {
-      order.push(String(req.headers['x-seq']));
+      order.push(Number(req.headers['x-seq']));
       peak = Math.max(peak, ++active);
       setTimeout(() => {
         active--;
         res.end('ok\n');
-      }, 200);
+      }, holdMs);
     });
     cleanups.push(() => backend.close());
     const port = await freePort();
     const proxy = await start({
       listeners: [{ name: 'web', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'p' }] }],
-      pools: { p: { servers: [{ address: backend.address, maxconn: 2 }], queue: { timeoutMs: 20_000 } } },
+      pools: { p: { servers: [{ address: backend.address, maxconn }], queue: { timeoutMs: 20_000 } } },
       engine: { threads: 4 },
     });
-    const replies: Array<Promise<number>> = [];
-    for (let i = 0; i < 40; i++) {
-      replies.push(request(port, { headers: { 'x-seq': String(i) } }).then((r) => r.status));
-      // Arrival order at the proxy is the order sent when the gap is longer than a thread may
-      // wait for a CPU here (4 engine threads and this client share 2 vCPUs).
-      await sleep(50);
-    }
-    expect(await Promise.all(replies)).toEqual(Array(40).fill(200));
-    expect(peak).toBe(2);
-    expect(order).toEqual(Array.from({ length: 40 }, (_, i) => String(i)));
+    // Request i is sent once request i-1 is in the proxy's queue (the first `maxconn` take the
+    // free slots): arrival order is then the order sent, whichever thread accepted each and
+    // however long it waited for a CPU on this 2-vCPU machine.
+    const send = async (n: number) => {
+      const replies: Array<Promise<number>> = [];
+      for (let i = 0; i < n; i++) {
+        replies.push(request(port, { headers: { 'x-seq': String(i) } }).then((r) => r.status));
+        if (i >= maxconn) await queuedAtLeast(proxy, i - maxconn + 1);
+        else await sleep(5);
+      }
+      return Promise.all(replies);
+    };
+    return { proxy, order, peak: () => peak, send };
+  }
+
+  it('maxconn 1 over 4 threads: 30 clients served one at a time, exactly in order of arrival', async () => {
+    const { proxy, order, peak, send } = await queueSetup(1, 40);
+    expect(await send(30)).toEqual(Array(30).fill(200));
+    expect(peak()).toBe(1);
+    // One in flight at a time: the backend sees each request only after the one before ended.
+    expect(order).toEqual(Array.from({ length: 30 }, (_, i) => i));
     const stats = await proxy.stats();
-    expect(new Set(stats.threads.filter((t) => t.requests > 0).map((t) => t.id)).size).toBeGreaterThan(1);
+    expect(stats.threads.filter((t) => t.requests > 0).length).toBeGreaterThan(1);
+    expect(stats.pools[0]!.queued).toBe(0);
+    expect(stats.pools[0]!.queueTimeouts).toBe(0);
+  });
+
+  it('maxconn 2 over 4 threads: 40 clients, never more than 2 at once, slots in order of arrival', async () => {
+    const { proxy, order, peak, send } = await queueSetup(2, 60);
+    expect(await send(40)).toEqual(Array(40).fill(200));
+    expect(peak()).toBe(2);
+    // Slots go out oldest first. Two requests given slots at the same moment run on two threads
+    // at once and may reach the backend either way round, so a request may pass at most the one
+    // before it — never one further ahead.
+    expect([...order].sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    order.forEach((seq, position) => expect(Math.abs(seq - position), `${order.join(',')}`).toBeLessThanOrEqual(1));
+    const stats = await proxy.stats();
+    expect(stats.threads.filter((t) => t.requests > 0).length).toBeGreaterThan(1);
     expect(stats.pools[0]!.queued).toBe(0);
     expect(stats.pools[0]!.queueTimeouts).toBe(0);
   });

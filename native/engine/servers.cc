@@ -139,6 +139,8 @@ void Engine::service_queue(Pool& pool) {
     constexpr size_t kMaxPassedOver = 64;
     size_t passed_over = 0;
     std::lock_guard<std::mutex> lock(q.mu);
+    size_t promised = q.turns.load();
+    if (budget != SIZE_MAX) budget = budget > promised ? budget - promised : 0;
     for (auto it = q.waiters.begin(); it != q.waiters.end() && budget > 0 && passed_over < kMaxPassedOver;) {
       if (it->server != 0) {
         auto f = std::find_if(free.begin(), free.end(), [&](const auto& e) { return e.first == it->server; });
@@ -151,6 +153,7 @@ void Engine::service_queue(Pool& pool) {
       }
       if (budget != SIZE_MAX) --budget;
       if (it->engine < turns.size()) turns[it->engine].insert(turns[it->engine].end(), {it->key, it->seq});
+      q.turns.fetch_add(1);
       it = q.waiters.erase(it);
     }
   }
@@ -172,12 +175,14 @@ void Engine::service_queue(Pool& pool) {
 // closed; perhaps queued again since, with another seq) leaves its slot unused: the line is
 // serviced again so the next waiter gets it.
 void Engine::take_turns(Pool& pool, const std::vector<uint64_t>& turns) {
-  bool unused = false;
+  bool look_again = false;
+  PoolShared& q = *pool.shared;
   for (size_t i = 0; i + 1 < turns.size(); i += 2) {
     uint64_t key = turns[i];
     Session* s = find_session(key);
     if (!s || s->queued_in() != &pool || !s->in_line() || s->queue_seq() != turns[i + 1]) {
-      unused = true;
+      look_again = true;
+      q.turns.fetch_sub(1);
       continue;
     }
     s->take_turn();
@@ -186,8 +191,12 @@ void Engine::take_turns(Pool& pool, const std::vector<uint64_t>& turns) {
     // connection): its wait is over either way.
     Session* after = find_session(key);
     if (after && after->queued_in() == &pool && !after->in_line()) after->leave_queue();
+    // Its try is over (a slot taken, back in line, or gone): the slot it was promised counts as
+    // free again unless it took it, so the line is looked at once more.
+    q.turns.fetch_sub(1);
+    look_again = true;
   }
-  if (unused) {
+  if (look_again) {
     auto it = pools_by_uid_.find(pool.uid);
     if (it != pools_by_uid_.end()) request_queue_service(it->second);
   }
@@ -199,7 +208,9 @@ void Engine::apply_dequeue(const Command& c) {
     take_turns(*it->second, c.keys);
     return;
   }
-  // The pool left this engine's config: its sessions closed with it. Their slots go on.
+  // The pool left this engine's config: its sessions closed with it, so did the turns. The
+  // other engines' copies of the pool share `turns`; take them back through the registry.
+  links_.shared->pool(c.pool_uid)->turns.fetch_sub(static_cast<uint32_t>(c.keys.size() / 2));
 }
 
 }  // namespace epoxy

@@ -104,6 +104,11 @@ struct PoolShared {
   // Written under `mu` (with the entries) or by the owning thread when its session leaves.
   std::atomic<uint32_t> waiting{0};
   std::atomic<uint64_t> next_seq{1};
+  // Turns handed out whose holders have not yet taken a slot or given up: a slot promised to
+  // one of them is not free for the next waiter, or a later waiter on a quicker thread would
+  // take it first. Incremented under `mu` by the thread that hands the turn, decremented by the
+  // holder's thread once its try is over.
+  std::atomic<uint32_t> turns{0};
   // Round robin picks: held for one pick (a pass over the pool's servers). Not taken by the
   // other balancers, which read the atomics above.
   std::mutex rr_mu;
