@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend } from './lib/backend.mjs';
 import { abArgs, abCell, idleCell, wrkArgs, wrkCell } from './lib/cells.mjs';
-import { CONTENDERS, haproxyLimits, startContender } from './lib/contenders.mjs';
+import { cellLabel, CONTENDERS, haproxyLimits, isThreaded, startContender } from './lib/contenders.mjs';
 import { machineInfo, nofileLimit, topProcesses, waitQuiet } from './lib/measure.mjs';
 import { installCleanup, isInterrupted, lastLine, onExit, reapLeftovers, rememberTempDir, runTool, stopAll } from './lib/procs.mjs';
-import { compact, fmt, goals, markdown, summarizeScenario } from './lib/report.mjs';
+import { compact, fmt, goals, markdown, summarizeScenario, threadingCost } from './lib/report.mjs';
 import { PROFILES, SCENARIOS } from './lib/scenarios.mjs';
 import { scenarioCharts } from './lib/svg.mjs';
 import { ensureEpoxyBuilt, ensureSystemTools, epoxyHttpAvailable, ROOT, versions } from './lib/tools.mjs';
@@ -25,7 +25,12 @@ const HELP = `Usage: npm run bench -- [options]
   --seconds S          duration of each wrk run, whole seconds (default 5; 6 for 100 MiB)
   --only a,b           only these scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}
   --contenders a,b     only these contenders: ${Object.keys(CONTENDERS).join(', ')}
-  --pin                pin the proxy to the last CPU and nginx/wrk/ab to the others (taskset)
+  --threads N[,M,...]  epoxy engine.threads and haproxy nbthread (default 1 — never 'auto'); a list runs
+                       every epoxy/haproxy contender at each count, interleaved, e.g. --threads 1,2
+  --pin                pin the proxy to the last CPU (the last N with --threads up to N) and nginx/wrk/ab to the others (taskset)
+  --wrk-threads N      wrk -tN (default 1); with --backend-workers and --connections, for machines with more CPUs
+  --backend-workers N  nginx worker_processes (default 1)
+  --connections N      override every wrk/ab scenario's connection count (-c)
   --quiet-threshold F  machine counts as quiet below this CPU share (default 0.15)
   --no-setup           do not check/install the system tools (apt)
   --no-build           measure the existing build of epoxy even if it is older than its sources
@@ -48,7 +53,11 @@ function parseArgs(argv) {
     else if (a === '--seconds') o.seconds = Math.max(1, Math.round(Number(value())));
     else if (a === '--only') o.only = value().split(',');
     else if (a === '--contenders') o.contenders = value().split(',');
+    else if (a === '--threads') o.threads = value().split(',').map((t) => Number(t.trim()));
     else if (a === '--pin') o.pin = true;
+    else if (a === '--wrk-threads') o.wrkThreads = Number(value());
+    else if (a === '--backend-workers') o.backendWorkers = Number(value());
+    else if (a === '--connections') o.connections = Number(value());
     else if (a === '--quiet-threshold') o.quietThreshold = Number(value());
     else if (a === '--no-setup') o.setup = false;
     else if (a === '--no-build') o.build = 'never';
@@ -61,6 +70,10 @@ function parseArgs(argv) {
   for (const id of o.only ?? []) if (!SCENARIOS.some((s) => s.id === id)) throw new Error(`unknown scenario "${id}"`);
   for (const id of o.contenders ?? []) if (!CONTENDERS[id]) throw new Error(`unknown contender "${id}"`);
   if (o.reps !== undefined && !(o.reps >= 1)) throw new Error('--reps must be ≥ 1');
+  for (const t of o.threads ?? []) if (!Number.isInteger(t) || t < 1 || t > 64) throw new Error(`--threads: each count must be a whole number from 1 to 64, got "${t}"`);
+  o.threads = [...new Set(o.threads ?? [1])].sort((a, b) => a - b);
+  for (const k of ['wrkThreads', 'backendWorkers', 'connections']) if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k] >= 1)) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a whole number ≥ 1`);
+  if (o.connections !== undefined && o.wrkThreads !== undefined && o.connections < o.wrkThreads) throw new Error('--connections must be at least --wrk-threads (wrk gives each thread its connections)');
   return o;
 }
 
@@ -87,6 +100,13 @@ function describeCell(kind, m) {
   const cpu = kind === 'bytes' ? `${fmt(m.cpuSecPerGB, 3)} CPU s/GB` : `${fmt(m.cpuUsPerReq, 1)} µs/req`;
   const main = kind === 'bytes' ? `${fmt(m.mbps, 0)} MB/s` : `${fmt(m.rps, 0)} req/s`;
   return `${pad(main, 14)} ${pad(m.cpuSec === undefined ? '(no proxy)' : cpu, 18)} p50 ${fmt(m.p50Ms, 2)} ms  p99 ${fmt(m.p99Ms, 2)} ms`;
+}
+
+/** The console's per-thread part: each thread's share of the load (requests, or CPU in TCP mode). */
+function describeThreads(t) {
+  if (!t?.threads || t.threads.length < 2) return '';
+  const shares = t.threads.map((w) => (t.by === 'requests' ? w.requestShare : w.cpuShare)).map((x) => (Number.isFinite(x) ? Math.round(x * 100) : '?'));
+  return `  threads ${shares.join('/')}% of ${t.by === 'requests' ? 'requests' : 'CPU'}`;
 }
 
 async function main() {
@@ -118,10 +138,21 @@ async function main() {
     profile.idleConns = idleLimit;
   }
   const cpus = machineInfo().cpus;
-  const pin = opts.pin && cpus > 1 ? { proxyCpus: String(cpus - 1), clientCpus: cpus > 2 ? `0-${cpus - 2}` : '0' } : {};
+  // --pin: the proxy on the last K CPUs (K = the largest --threads, leaving at least one), the
+  // load generator and the backend on the others.
+  const proxyCpuCount = Math.max(1, Math.min(Math.max(...opts.threads), cpus - 1));
+  const pin =
+    opts.pin && cpus > 1
+      ? {
+          proxyCpus: proxyCpuCount === 1 ? String(cpus - 1) : `${cpus - proxyCpuCount}-${cpus - 1}`,
+          clientCpus: cpus - proxyCpuCount > 1 ? `0-${cpus - proxyCpuCount - 1}` : '0',
+        }
+      : {};
+  if (opts.pin && Math.max(...opts.threads) > proxyCpuCount) log(`bench: warning: --pin gives the proxy ${proxyCpuCount} CPU(s) for up to ${Math.max(...opts.threads)} threads`);
   const httpProbe = epoxyHttpAvailable();
   const scenarios = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.id));
-  const filtered = Boolean(opts.only || opts.contenders || opts.reps || opts.seconds);
+  const defaultThreads = opts.threads.length === 1 && opts.threads[0] === 1;
+  const filtered = Boolean(opts.only || opts.contenders || opts.reps || opts.seconds || !defaultThreads || opts.wrkThreads || opts.backendWorkers || opts.connections);
   const updateLatest = opts.latest ?? (!opts.quick && !filtered);
 
   const meta = {
@@ -135,7 +166,8 @@ async function main() {
     profileSettings: profile,
     epoxyHttp: httpProbe,
   };
-  log(`bench: ${profileName} run ${runId}: ${scenarios.length} scenarios, ${profile.reps} rep(s) each; ${meta.machine.cpus} CPUs, kernel ${meta.machine.kernel}, haproxy ${meta.versions.haproxy}`);
+  log(`bench: ${profileName} run ${runId}: ${scenarios.length} scenarios, ${profile.reps} rep(s) each; ${meta.machine.cpus} CPUs, kernel ${meta.machine.kernel}, haproxy ${meta.versions.haproxy}; epoxy engine.threads = haproxy nbthread = ${opts.threads.join(', ')}`);
+  if (opts.threads.some((t) => t > meta.machine.cpus)) log(`bench: warning: --threads ${opts.threads.join(',')} asks for more threads than the ${meta.machine.cpus} CPUs (which wrk and nginx share too)`);
   if (!httpProbe.available) log(`bench: epoxy HTTP cells: n/a (${httpProbe.reason})`);
 
   const tmp = mkdtempSync(join(tmpdir(), 'epoxy-bench-'));
@@ -144,8 +176,8 @@ async function main() {
   const results = [];
   try {
     current = 'starting the nginx backend';
-    const backend = await startBackend(tmp, { cpus: pin.clientCpus });
-    log(`bench: nginx backend on 127.0.0.1:${backend.port} (worker pid ${backend.workerPid}), files in ${tmp}/www`);
+    const backend = await startBackend(tmp, { cpus: pin.clientCpus, workers: opts.backendWorkers ?? 1 });
+    log(`bench: nginx backend on 127.0.0.1:${backend.port} (worker pid${backend.workerPids.length > 1 ? 's' : ''} ${backend.workerPids.join(', ')}), files in ${tmp}/www`);
     for (const def of scenarios) {
       if (isInterrupted()) return;
       current = `scenario ${def.id}`;
@@ -158,7 +190,7 @@ async function main() {
   }
 
   meta.elapsedSec = (Date.now() - t0) / 1000;
-  const result = { meta, goals: goals(results), scenarios: results };
+  const result = { meta, goals: goals(results, opts.threads), threading: threadingCost(results), scenarios: results };
   for (const sc of results) sc.charts = scenarioCharts(sc, meta);
   const outDir = join(ROOT, 'bench/results');
   const runDir = join(outDir, runId);
@@ -183,25 +215,36 @@ async function main() {
 const HOOK_NOT_CALLED = 'the select hook is not called in this mode yet';
 
 /** A hook contender whose hook never ran measures plain epoxy under a false name: make it n/a. */
-function checkHook(cell, c, r) {
+function checkHook(cell, c, r, sc) {
   if (!c?.hookCalled || r.error || c.hookCalled()) return true;
   cell.available = false;
   cell.reason = HOOK_NOT_CALLED;
   cell.reps = [];
-  log(`   ${CONTENDERS[cell.contender].label}: n/a (${HOOK_NOT_CALLED}: no call after a whole run)`);
+  log(`   ${cellLabel(cell, sc)}: n/a (${HOOK_NOT_CALLED}: no call after a whole run)`);
   return false;
 }
 
 async function runScenario(def, { profile, backend, opts, pin, nofile, httpProbe, tmp }) {
   const contenders = def.contenders.filter((id) => !opts.contenders || opts.contenders.includes(id));
+  // One cell per contender and thread count (epoxy and haproxy at each of --threads, grouped by
+  // count; direct and http-proxy, single-threaded, once).
+  const variants = [];
+  for (const [i, threads] of opts.threads.entries()) {
+    for (const id of contenders) {
+      if (isThreaded(CONTENDERS[id])) variants.push({ contender: id, threads, key: `${id}@${threads}` });
+      else if (i === 0) variants.push({ contender: id, threads: undefined, key: id });
+    }
+  }
   const seconds = def.seconds?.(profile);
   const requests = def.requests?.(profile);
   const idleConns = def.tool === 'idle' ? def.connections(profile) : undefined;
+  const connections = def.tool === 'idle' ? undefined : (opts.connections ?? def.connections);
+  const wrkThreads = Math.min(opts.wrkThreads ?? 1, connections ?? 1);
   const command =
     def.tool === 'wrk'
-      ? `wrk -t1 -c${def.connections} -d${seconds}s --latency ${def.path}`
+      ? `wrk -t${wrkThreads} -c${connections} -d${seconds}s --latency ${def.path}`
       : def.tool === 'ab'
-        ? `ab -n ${requests} -c ${def.connections} ${def.path} (no keep-alive)`
+        ? `ab -n ${requests} -c ${connections} ${def.path} (no keep-alive)`
         : `${idleConns} idle connections after one GET ${def.path} each`;
   const sc = {
     id: def.id,
@@ -210,15 +253,20 @@ async function runScenario(def, { profile, backend, opts, pin, nofile, httpProbe
     tool: def.tool,
     kind: def.kind,
     baseline: def.baseline,
+    threadCounts: opts.threads,
+    // Labels name the thread count unless the run is the default single-threaded one.
+    labelThreads: !(opts.threads.length === 1 && opts.threads[0] === 1),
     command,
-    cells: contenders.map((id) => {
-      const c = CONTENDERS[id];
+    cells: variants.map((v) => {
+      const c = CONTENDERS[v.contender];
       const available = !c.needsEpoxyHttp || httpProbe.available;
-      return { contender: id, available, reason: available ? undefined : httpProbe.reason, reps: [] };
+      return { ...v, available, reason: available ? undefined : httpProbe.reason, reps: [] };
     }),
   };
+  const name = (cell) => cellLabel(cell, sc);
+  const width = Math.max(20, ...sc.cells.map((c) => name(c).length));
   log(`\n== ${def.id}: ${def.title} — ${command}`);
-  for (const cell of sc.cells) if (!cell.available) log(`   ${pad(CONTENDERS[cell.contender].label, 20)} n/a (${cell.reason})`);
+  for (const cell of sc.cells) if (!cell.available) log(`   ${pad(name(cell), width)} n/a (${cell.reason})`);
   const live = sc.cells.filter((c) => c.available);
   const startOpts = { backendPort: backend.port, nofile, proxyCpus: pin.proxyCpus, markerDir: tmp };
   const quietOpts = { threshold: opts.quietThreshold, sampleMs: profile.quietSampleMs, maxWaitMs: profile.quietMaxWaitMs };
@@ -233,7 +281,7 @@ async function runScenario(def, { profile, backend, opts, pin, nofile, httpProbe
     if (isInterrupted()) return;
     const q = r.quiet;
     const qs = q ? (q.quiet ? `quiet ${Math.round(q.busy * 100)}%` : `NOISY ${Math.round(q.busy * 100)}%${q.top?.length ? ` (${q.top.map((t) => `${t.comm} ${Math.round(t.cpu * 100)}%`).join(', ')})` : ''}`) : '';
-    log(`   rep ${rep}/${profile.reps} ${pad(CONTENDERS[cell.contender].label, 20)} ${r.error ? `ERROR ${r.error.split('\n')[0]}` : describeCell(def.kind, r.metrics)}  [${qs}]`);
+    log(`   rep ${rep}/${profile.reps} ${pad(name(cell), width)} ${r.error ? `ERROR ${r.error.split('\n')[0]}` : `${describeCell(def.kind, r.metrics)}${describeThreads(r.threads)}`}  [${qs}]`);
   };
 
   if (def.tool === 'idle') {
@@ -245,15 +293,15 @@ async function runScenario(def, { profile, backend, opts, pin, nofile, httpProbe
         const r = { rep };
         let c;
         try {
-          c = await startContender(CONTENDERS[cell.contender], startOpts);
-          r.quiet = await quietCheck(new Set([backend.proc.pid, backend.workerPid, c.pid]));
+          c = await startContender(CONTENDERS[cell.contender], { ...startOpts, threads: cell.threads });
+          r.quiet = await quietCheck(new Set([backend.proc.pid, ...backend.workerPids, c.pid]));
           Object.assign(r, await idleCell({ port: c.port, n: idleConns, path: def.path, pid: c.pid, settleMs: profile.settleMs }));
         } catch (err) {
           r.error = String(err?.message ?? err);
         } finally {
           await c?.stop();
         }
-        if (!checkHook(cell, c, r)) continue;
+        if (!checkHook(cell, c, r, sc)) continue;
         cell.reps.push(r);
         printRep(cell, rep, r);
       }
@@ -266,49 +314,49 @@ async function runScenario(def, { profile, backend, opts, pin, nofile, httpProbe
   try {
     for (const cell of live) {
       try {
-        running.set(cell.contender, await startContender(CONTENDERS[cell.contender], startOpts));
+        running.set(cell.key, await startContender(CONTENDERS[cell.contender], { ...startOpts, threads: cell.threads }));
       } catch (err) {
         cell.startError = String(err?.message ?? err);
-        log(`   ${CONTENDERS[cell.contender].label}: failed to start: ${cell.startError.split('\n')[0]}`);
+        log(`   ${name(cell)}: failed to start: ${cell.startError.split('\n')[0]}`);
       }
     }
     // Warm-up (not measured): JIT, page cache, pools.
-    for (const [id, c] of running) {
+    for (const [key, c] of running) {
       if (isInterrupted()) break;
       if (def.tool === 'wrk' ? !profile.warmupSec : !profile.abWarmupN) break;
-      const args = def.tool === 'wrk' ? wrkArgs({ connections: def.connections, seconds: profile.warmupSec, url: url(c.port), timeout: def.wrkTimeout }) : abArgs({ connections: def.connections, requests: profile.abWarmupN, url: url(c.port) });
+      const args = def.tool === 'wrk' ? wrkArgs({ connections, threads: wrkThreads, seconds: profile.warmupSec, url: url(c.port), timeout: def.wrkTimeout }) : abArgs({ connections, requests: profile.abWarmupN, url: url(c.port) });
       const w = await runTool(`${def.tool} warm-up`, def.tool, args, { timeoutMs: 120_000 });
       if (w.code !== 0) {
         // A contender that cannot get through the warm-up would fail every rep the same way
         // (e.g. a connection it never closes makes ab wait for its timeout): skip its reps.
         const why = lastLine(w.stderr) || lastLine(w.stdout);
-        warmupErrors.set(id, `in the warm-up (reps skipped): ${def.tool}: ${why}`);
-        log(`   ${CONTENDERS[id].label}: failed ${warmupErrors.get(id)}`);
+        warmupErrors.set(key, `in the warm-up (reps skipped): ${def.tool}: ${why}`);
+        log(`   ${name(sc.cells.find((x) => x.key === key))}: failed ${warmupErrors.get(key)}`);
       }
     }
-    const excluded = new Set([backend.proc.pid, backend.workerPid, ...[...running.values()].map((c) => c.pid).filter(Boolean)]);
+    const excluded = new Set([backend.proc.pid, ...backend.workerPids, ...[...running.values()].map((c) => c.pid).filter(Boolean)]);
     for (let rep = 1; rep <= profile.reps; rep++) {
       for (const cell of live) {
         if (!cell.available) continue;
         if (isInterrupted()) return summarizeScenario(sc);
         const r = { rep };
-        const c = running.get(cell.contender);
+        const c = running.get(cell.key);
         if (!c) {
           r.error = `not started: ${cell.startError.split('\n')[0]}`;
-        } else if (warmupErrors.has(cell.contender)) {
-          r.error = warmupErrors.get(cell.contender);
+        } else if (warmupErrors.has(cell.key)) {
+          r.error = warmupErrors.get(cell.key);
         } else if (c.proc?.exitInfo) {
           r.error = `${cell.contender} exited with ${c.proc.exitInfo.code ?? c.proc.exitInfo.signal} during the scenario: ${lastLine(c.proc.output())}`;
         } else {
           try {
             r.quiet = await quietCheck(excluded);
-            const common = { url: url(c.port), connections: def.connections, pid: c.pid, backendPid: backend.workerPid, clientCpus: pin.clientCpus };
-            Object.assign(r, def.tool === 'wrk' ? await wrkCell({ ...common, seconds, timeout: def.wrkTimeout }) : await abCell({ ...common, requests }));
+            const common = { url: url(c.port), connections, pid: c.pid, backendPid: backend.workerPids, clientCpus: pin.clientCpus, kind: CONTENDERS[cell.contender].kind, adminPort: c.adminPort };
+            Object.assign(r, def.tool === 'wrk' ? await wrkCell({ ...common, seconds, timeout: def.wrkTimeout, wrkThreads }) : await abCell({ ...common, requests }));
           } catch (err) {
             r.error = String(err?.message ?? err);
           }
         }
-        if (!checkHook(cell, c, r)) continue;
+        if (!checkHook(cell, c, r, sc)) continue;
         cell.reps.push(r);
         printRep(cell, rep, r);
       }

@@ -1,5 +1,6 @@
-// What every epoxy contender config takes from the harness: the ports it is given, and, for
-// the hook contenders, the marker that proves the hook really runs.
+// What every epoxy contender config takes from the harness: the ports it is given, its engine
+// thread count, the admin server the harness reads per-thread stats from, and, for the hook
+// contenders, the marker that proves the hook really runs.
 import { writeFileSync } from 'node:fs';
 
 /** BENCH_LISTEN_PORT and BENCH_BACKEND_PORT, both required. */
@@ -8,6 +9,28 @@ export function benchPorts() {
   const backend = process.env.BENCH_BACKEND_PORT;
   if (!listen || !backend) throw new Error('set BENCH_LISTEN_PORT and BENCH_BACKEND_PORT');
   return { listen, backend };
+}
+
+/**
+ * The engine settings every bench config uses: `threads` from BENCH_THREADS (the harness's
+ * `--threads`), 1 when unset — always a number, never 'auto', so a run compares the thread counts
+ * it names, whatever the machine (or EPOXY_THREADS) would give.
+ */
+export function benchEngine() {
+  const raw = process.env.BENCH_THREADS ?? '1';
+  const threads = Number(raw);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new Error(`BENCH_THREADS must be a whole number from 1 to 64, got "${raw}"`);
+  return { threads };
+}
+
+/**
+ * With BENCH_ADMIN_PORT set, the admin server on that loopback port: the harness reads /stats
+ * (`threads`: requests and connections per engine thread) before and after each run. Its latency
+ * window is the longest allowed so that it samples the engine every 10 minutes, not every 10 s.
+ */
+export function benchAdmin() {
+  const port = process.env.BENCH_ADMIN_PORT;
+  return port ? { admin: { bind: `127.0.0.1:${port}`, latencyWindowMs: 3_600_000 } } : {};
 }
 
 let marked = false;

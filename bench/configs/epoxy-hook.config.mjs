@@ -3,7 +3,7 @@
 // client address and port (FNV-1a) and picks one of two pools by the result, sending a few
 // connections to the balancer — so nothing can be answered without running it. Both pools point
 // at the same backend, so the hook changes the path a connection takes, not where it ends up.
-import { benchPorts, fnv1a, markHookCalled } from './bench-env.mjs';
+import { benchAdmin, benchEngine, benchPorts, fnv1a, markHookCalled } from './bench-env.mjs';
 
 const { listen, backend } = benchPorts();
 
@@ -14,6 +14,8 @@ export default {
     odd: { servers: [`127.0.0.1:${backend}`] },
   },
   timeouts: { connectMs: 5000, clientMs: 120_000 },
+  engine: benchEngine(),
+  ...benchAdmin(),
   select: ({ clientAddress, clientPort }) => {
     markHookCalled();
     const h = fnv1a(clientAddress, clientPort);

@@ -1,7 +1,7 @@
 // epoxy in HTTP mode over four servers (the bench's nginx listens on 127.0.0.1-4), for the
 // balancer scenario. BENCH_BALANCE: roundrobin, leastconn, p2c, hash (consistent hash by Host),
 // or hook (round robin pool, but every request is decided by the select hook below).
-import { benchPorts, markHookCalled } from './bench-env.mjs';
+import { benchAdmin, benchEngine, benchPorts, markHookCalled } from './bench-env.mjs';
 
 const { listen, backend } = benchPorts();
 const mode = process.env.BENCH_BALANCE ?? 'roundrobin';
@@ -22,5 +22,7 @@ export default {
   listeners: [{ name: 'bench', bind: `127.0.0.1:${listen}`, mode: 'http', routes: [{ pool: 'backend' }] }],
   pools: { backend: { balance, servers } },
   timeouts: { connectMs: 5000, clientMs: 120_000, serverMs: 120_000 },
+  engine: benchEngine(),
+  ...benchAdmin(),
   ...(mode === 'hook' ? { select: hook } : {}),
 };

@@ -3,7 +3,7 @@
 // to pick one of two pools (both point at the same backend). The harness reports these cells as
 // "n/a" while HTTP mode does not exist (`epoxy check` fails) or while HTTP listeners never call the
 // hook (the marker file below is not written).
-import { benchPorts, fnv1a, markHookCalled } from './bench-env.mjs';
+import { benchAdmin, benchEngine, benchPorts, fnv1a, markHookCalled } from './bench-env.mjs';
 
 const { listen, backend } = benchPorts();
 
@@ -14,6 +14,8 @@ export default {
     odd: { servers: [`127.0.0.1:${backend}`] },
   },
   timeouts: { connectMs: 5000, clientMs: 120_000, serverMs: 120_000 },
+  engine: benchEngine(),
+  ...benchAdmin(),
   // Per request, what a routing hook typically does: look at a header (which makes epoxy parse the
   // request's header fields for JS) and at the path, and pick a pool.
   select: ({ clientPort, request }) => {

@@ -1,6 +1,6 @@
-// The backend: an nginx of the harness's own (1 worker, no access log) serving test files from a
-// temp dir. The files (1 KiB, 64 KiB, 1 MiB, 100 MiB of random bytes) are generated there and
-// removed with it; nothing is written into the repository.
+// The backend: an nginx of the harness's own (1 worker unless --backend-workers, no access log)
+// serving test files from a temp dir. The files (1 KiB, 64 KiB, 1 MiB, 100 MiB of random bytes)
+// are generated there and removed with it; nothing is written into the repository.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,8 +20,11 @@ function writeFiles(dir) {
   }
 }
 
-/** Starts nginx in `tmp` (pinned to `cpus` when given); resolves { port, proc, workerPid, url(path), stop() }. */
-export async function startBackend(tmp, { cpus } = {}) {
+/**
+ * Starts nginx in `tmp` with `workers` worker processes (pinned to `cpus` when given); resolves
+ * { port, proc, workerPid (the first), workerPids, url(path), stop() }.
+ */
+export async function startBackend(tmp, { cpus, workers = 1 } = {}) {
   // nginx's worker runs as an unprivileged user when the master is root: it must be able to
   // read the temp dir and the files.
   chmodSync(tmp, 0o755);
@@ -35,6 +38,7 @@ export async function startBackend(tmp, { cpus } = {}) {
     .replaceAll('{{PREFIX}}', prefix)
     .replaceAll('{{ROOT}}', www)
     .replaceAll('{{PORT}}', String(port))
+    .replaceAll('{{WORKERS}}', String(workers))
     .replaceAll('{{NOFILE}}', String(nofile))
     .replaceAll('{{WORKER_CONNECTIONS}}', String(Math.max(1024, nofile - 200)));
   const confPath = join(prefix, 'nginx.conf');
@@ -42,16 +46,17 @@ export async function startBackend(tmp, { cpus } = {}) {
   const args = ['-p', prefix, '-c', confPath, '-e', join(prefix, 'error.log')];
   const proc = cpus ? startProcess('nginx', 'taskset', ['-c', cpus, 'nginx', ...args]) : startProcess('nginx', 'nginx', args);
   await waitForPort(port, { proc });
-  let workerPid;
-  for (let i = 0; i < 100 && !workerPid; i++) {
-    workerPid = childPids(proc.pid)[0];
-    if (!workerPid) await sleep(20);
+  let workerPids = [];
+  for (let i = 0; i < 100 && workerPids.length < workers; i++) {
+    workerPids = childPids(proc.pid);
+    if (workerPids.length < workers) await sleep(20);
   }
-  if (!workerPid) throw new Error('nginx started but its worker process was not found');
+  if (workerPids.length < workers) throw new Error(`nginx started but ${workers - workerPids.length} of its ${workers} worker processes were not found`);
   return {
     port,
     proc,
-    workerPid,
+    workerPid: workerPids[0],
+    workerPids,
     confPath,
     url: (path) => `http://127.0.0.1:${port}${path}`,
     stop: () => stopProcess(proc),

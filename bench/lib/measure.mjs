@@ -23,11 +23,50 @@ function ticksPerSecond() {
  * (thread group leader) these are the sums over all its threads, including threads that exited.
  */
 export function cpuSeconds(pid) {
+  const { user, sys } = cpuTimes(pid);
+  return user + sys;
+}
+
+/** utime and stime of a process (all its threads) in seconds: { user, sys }. */
+export function cpuTimes(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // f[0] is field 3 (state), so utime (14) is f[11] and stime (15) is f[12].
-  return (Number(f[11]) + Number(f[12])) / ticksPerSecond();
+  return { user: Number(f[11]) / ticksPerSecond(), sys: Number(f[12]) / ticksPerSecond() };
+}
+
+/**
+ * CPU seconds of each thread of a process now: Map tid → { comm, sec }. From
+ * /proc/PID/task/TID/schedstat (time on the CPU in ns; user and kernel together) where the kernel
+ * has it, else from the thread's stat (utime+stime, in clock ticks: 10 ms steps). A thread that
+ * exits between two snapshots drops out of the later one (its time stays in cpuSeconds()).
+ */
+export function threadCpuSeconds(pid) {
+  const out = new Map();
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      let sec;
+      try {
+        sec = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
+      } catch {
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        sec = (Number(f[11]) + Number(f[12])) / ticksPerSecond();
+      }
+      out.set(Number(tid), { comm, sec });
+    } catch {
+      // the thread exited
+    }
+  }
+  return out;
 }
 
 function statusKiB(pid, field) {

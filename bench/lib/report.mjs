@@ -1,6 +1,6 @@
 // From repetitions to the report: medians and spreads per cell, flags, ratios to the scenario's
 // haproxy baseline, the goals of the benchmark issue, and the Markdown tables.
-import { CONTENDERS } from './contenders.mjs';
+import { cellLabel, CONTENDERS } from './contenders.mjs';
 import { ratio, summarize } from './stats.mjs';
 
 export const SPREAD_LIMIT = 0.25;
@@ -18,7 +18,40 @@ export const METRICS = {
   idle: [{ key: 'bytesPerConn', label: 'RSS growth per idle connection', unit: 'bytes/conn', higherIsBetter: false, chart: 'memory' }],
 };
 
-const ALL_KEYS = ['rps', 'p50Ms', 'p99Ms', 'meanMs', 'mbps', 'cpuUsPerReq', 'cpuSecPerGB', 'peakRssKiB', 'backendCpuUsPerReq', 'backendCpuSecPerGB', 'bytesPerConn', 'fdsPerConn', 'rssBeforeKiB', 'rssAfterKiB', 'cpuUsPerConn', 'connections'];
+const ALL_KEYS = ['rps', 'p50Ms', 'p99Ms', 'meanMs', 'mbps', 'cpuUsPerReq', 'cpuSecPerGB', 'peakRssKiB', 'backendCpuUsPerReq', 'backendCpuSecPerGB', 'bytesPerConn', 'fdsPerConn', 'rssBeforeKiB', 'rssAfterKiB', 'cpuUsPerConn', 'connections', 'jsCpuUsPerReq', 'engineCpuUsPerReq', 'otherCpuUsPerReq', 'minThreadShare', 'maxThreadShare', 'logsDropped', 'sysCpuShare', 'loopTurnsPerReq'];
+
+/** The issue's balance goal at 2 threads, 35–65 % each: the share 1/N ± 30 % of it for N threads. */
+export const BALANCE_TOLERANCE = 0.3;
+
+/**
+ * The cell a cell's ratios are taken against: the scenario's baseline contender at the same
+ * thread count (a single-threaded contender — direct, http-proxy — against the lowest count's).
+ */
+export function baselineCell(sc, cell) {
+  const threads = cell.threads ?? sc.threadCounts?.[0];
+  return sc.cells.find((c) => c.contender === sc.baseline && (c.threads === undefined || threads === undefined || c.threads === threads));
+}
+
+/** The same contender at the lowest thread count of the run, when that is not `cell` itself. */
+function oneThreadCell(sc, cell) {
+  const lowest = sc.threadCounts?.[0];
+  if (cell.threads === undefined || lowest === undefined || cell.threads === lowest) return undefined;
+  return sc.cells.find((c) => c.contender === cell.contender && c.threads === lowest);
+}
+
+/** Each thread's share of the load, median per thread over the reps: [{ id, share }], and by what. */
+function threadShares(cell) {
+  const reps = cell.reps.filter((r) => r.threads?.threads?.length);
+  if (!reps.length) return undefined;
+  const by = reps[0].threads.by;
+  const ids = [...new Set(reps.flatMap((r) => r.threads.threads.map((t) => t.id)))].sort((a, b) => a - b);
+  const shares = ids.map((id) => {
+    const v = reps.map((r) => r.threads.threads.find((t) => t.id === id)).map((t) => (by === 'requests' ? t?.requestShare : t?.cpuShare));
+    return { id, share: summarize(v)?.median };
+  });
+  const accepted = ids.map((id) => summarize(reps.map((r) => r.threads.threads.find((t) => t.id === id)?.accepted))?.median);
+  return { by, shares, accepted: accepted.every((a) => a === undefined) ? undefined : accepted };
+}
 
 /** Adds `stats` (per metric: median, min, max, spread), `flags` and `ratios` to every cell of a scenario. */
 export function summarizeScenario(scenario) {
@@ -46,31 +79,87 @@ export function summarizeScenario(scenario) {
       if (s && s.n > 1 && s.spread > SPREAD_LIMIT) cell.flags.push(`${m.unit} spread ${Math.round(s.spread * 100)}%`);
     }
     if (cell.reps.some((r) => r.errors)) cell.flags.push('errors: ' + [...new Set(cell.reps.map((r) => r.errors).filter(Boolean))].join('; '));
+    cell.balance = threadShares(cell);
+    const n = cell.balance?.shares.length ?? 0;
+    if (n > 1) {
+      const [lo, hi] = [(1 - BALANCE_TOLERANCE) / n, (1 + BALANCE_TOLERANCE) / n];
+      const worst = [cell.stats.minThreadShare?.min, cell.stats.maxThreadShare?.max];
+      if (worst[0] < lo || worst[1] > hi) cell.flags.push(`thread balance: a thread at ${fmt(100 * (worst[0] < lo ? worst[0] : worst[1]), 0)}% of ${cell.balance.by === 'requests' ? 'requests' : 'CPU'} (goal ${fmt(100 * lo, 0)}–${fmt(100 * hi, 0)}%)`);
+    }
+    if (cell.stats.logsDropped?.max > 0) cell.flags.push(`access log: ${fmt(cell.stats.logsDropped.max, 0)} lines dropped in a run (JS fell behind)`);
   }
-  const base = scenario.cells.find((c) => c.contender === scenario.baseline);
   for (const cell of scenario.cells) {
     cell.ratios = {};
+    const base = baselineCell(scenario, cell);
     if (!cell.stats || !base?.stats) continue;
     for (const m of metrics) cell.ratios[m.key] = ratio(cell.stats[m.key]?.median, base.stats[m.key]?.median);
+  }
+  // Cost of threading: the same contender at N threads against itself at the lowest count.
+  for (const cell of scenario.cells) {
+    const one = oneThreadCell(scenario, cell);
+    if (!cell.stats || !one?.stats) continue;
+    cell.vsOneThread = { threads: one.threads };
+    for (const m of metrics) cell.vsOneThread[m.key] = ratio(cell.stats[m.key]?.median, one.stats[m.key]?.median);
   }
   return scenario;
 }
 
-const med = (scenarios, id, contender, key) =>
-  scenarios.find((s) => s.id === id)?.cells.find((c) => c.contender === contender)?.stats?.[key]?.median;
+const med = (scenarios, id, contender, key, threads) =>
+  scenarios
+    .find((s) => s.id === id)
+    ?.cells.find((c) => c.contender === contender && (threads === undefined || c.threads === undefined || c.threads === threads))?.stats?.[key]?.median;
 
-/** The goals from the benchmark issue, as measured ratios (for later tuning; not pass/fail gates). */
-export function goals(scenarios) {
+/**
+ * The goals from the benchmark issue, as measured ratios (for later tuning; not pass/fail gates),
+ * epoxy and haproxy at the same thread count: one set per count of the run.
+ */
+export function goals(scenarios, threadCounts = [1]) {
   const rows = [];
-  const add = (goal, id, key, vs, target, higherIsBetter) => {
-    const r = ratio(med(scenarios, id, 'epoxy', key), med(scenarios, id, vs, key));
-    rows.push({ goal, scenario: id, target, ratio: r, met: r === undefined ? undefined : higherIsBetter ? r >= target : r <= target });
-  };
-  add('TCP throughput, 1 MiB: epoxy ≥ 1.0× haproxy+splice', 'tcp-1m', 'mbps', 'haproxy-tcp-splice', 1.0, true);
-  add('TCP throughput, 100 MiB: epoxy ≥ 1.0× haproxy+splice', 'tcp-100m', 'mbps', 'haproxy-tcp-splice', 1.0, true);
-  add('CPU s/GB, 1 MiB: epoxy ≤ 0.8× haproxy+splice', 'tcp-1m', 'cpuSecPerGB', 'haproxy-tcp-splice', 0.8, false);
-  add('CPU s/GB, 100 MiB: epoxy ≤ 0.8× haproxy+splice', 'tcp-100m', 'cpuSecPerGB', 'haproxy-tcp-splice', 0.8, false);
-  add('CPU µs/request, 1 KiB in TCP mode: epoxy ≤ 1.0× haproxy (no splice)', 'tcp-1k-ka', 'cpuUsPerReq', 'haproxy-tcp', 1.0, false);
+  const named = !(threadCounts.length === 1 && threadCounts[0] === 1);
+  const ran = new Set(scenarios.map((s) => s.id));
+  for (const t of threadCounts) {
+    const suffix = named ? ` (${t} thread${t === 1 ? '' : 's'} each)` : '';
+    const add = (goal, id, key, vs, target, higherIsBetter) => {
+      if (!ran.has(id)) return;  // a filtered run (--only) shows the goals of its scenarios
+      const r = ratio(med(scenarios, id, 'epoxy', key, t), med(scenarios, id, vs, key, t));
+      rows.push({ goal: goal + suffix, scenario: id, threads: t, target, ratio: r, met: r === undefined ? undefined : higherIsBetter ? r >= target : r <= target });
+    };
+    add('TCP throughput, 1 MiB: epoxy ≥ 1.0× haproxy+splice', 'tcp-1m', 'mbps', 'haproxy-tcp-splice', 1.0, true);
+    add('TCP throughput, 100 MiB: epoxy ≥ 1.0× haproxy+splice', 'tcp-100m', 'mbps', 'haproxy-tcp-splice', 1.0, true);
+    add('CPU s/GB, 1 MiB: epoxy ≤ 0.8× haproxy+splice', 'tcp-1m', 'cpuSecPerGB', 'haproxy-tcp-splice', 0.8, false);
+    add('CPU s/GB, 100 MiB: epoxy ≤ 0.8× haproxy+splice', 'tcp-100m', 'cpuSecPerGB', 'haproxy-tcp-splice', 0.8, false);
+    add('CPU µs/request, 1 KiB in TCP mode: epoxy ≤ 1.0× haproxy (no splice)', 'tcp-1k-ka', 'cpuUsPerReq', 'haproxy-tcp', 1.0, false);
+  }
+  return rows;
+}
+
+/**
+ * The cost of threading: for every epoxy and haproxy cell at N > the lowest thread count, its
+ * throughput and CPU per request (or per GB) against the same contender at the lowest count, on
+ * the same load. Only a run with two or more counts (`--threads 1,2`) has rows.
+ */
+export function threadingCost(scenarios) {
+  const rows = [];
+  for (const sc of scenarios) {
+    const [tput, cpu] = METRICS[sc.kind] ?? [];
+    if (!cpu) continue;
+    for (const cell of sc.cells) {
+      if (!cell.vsOneThread) continue;
+      const one = sc.cells.find((c) => c.contender === cell.contender && c.threads === cell.vsOneThread.threads);
+      rows.push({
+        scenario: sc.id,
+        contender: cell.contender,
+        threads: cell.threads,
+        vsThreads: cell.vsOneThread.threads,
+        unit: cpu.unit,
+        cpu: cell.stats[cpu.key]?.median,
+        cpuOne: one?.stats?.[cpu.key]?.median,
+        cpuRatio: cell.vsOneThread[cpu.key],
+        throughputUnit: tput.unit,
+        throughputRatio: cell.vsOneThread[tput.key],
+      });
+    }
+  }
   return rows;
 }
 
@@ -93,6 +182,7 @@ function spreadCell(s, digits) {
 }
 
 const label = (id) => CONTENDERS[id]?.label ?? id;
+const pct = (x, digits = 1) => (Number.isFinite(x) ? `${fmt(100 * x, digits)}%` : '–');
 
 function table(header, rows) {
   return [`| ${header.join(' | ')} |`, `|${header.map((h, i) => (i === 0 ? ':---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
@@ -107,7 +197,7 @@ function scenarioTable(sc) {
   };
   const rows = [];
   for (const c of sc.cells) {
-    const name = c.contender === sc.baseline ? `**${label(c.contender)}**` : label(c.contender);
+    const name = c.contender === sc.baseline ? `**${cellLabel(c, sc)}**` : cellLabel(c, sc);
     const s = c.stats ?? {};
     const flags = c.flags?.length ? c.flags.join('; ').replace(/\|/g, '\\|') : '';
     if (!c.available) {
@@ -159,6 +249,57 @@ function scenarioTable(sc) {
   return table(headers[sc.kind], rows);
 }
 
+/**
+ * Per scenario, the threaded contenders (epoxy, haproxy): each thread's share of the load, the
+ * cost of threading (against the same contender at the lowest thread count), and for epoxy where
+ * its CPU went (JS thread, engine threads, the rest).
+ */
+function threadsTable(sc) {
+  const [tput, cpu] = METRICS[sc.kind];
+  const lowest = sc.threadCounts?.[0];
+  const several = (sc.threadCounts?.length ?? 1) > 1;
+  const perReq = sc.kind === 'requests' || sc.kind === 'bytes';
+  if (!perReq) return undefined;
+  const header = [
+    'contender',
+    tput.unit,
+    ...(several ? [`vs ${lowest} thread${lowest === 1 ? '' : 's'}`] : []),
+    cpu.label.replace('proxy ', '') + ` (${cpu.unit})`,
+    ...(several ? [`vs ${lowest} thread${lowest === 1 ? '' : 's'} (cost of threading)`] : []),
+    'load share per thread (median over reps)',
+    'worst thread, any rep',
+    'connections accepted per thread',
+    'CPU µs/req: JS thread / engine threads / rest',
+    'kernel share of CPU',
+    'engine loop turns per request',
+  ];
+  const rows = [];
+  for (const c of sc.cells) {
+    if (c.threads === undefined || !c.stats || Object.keys(c.stats).length === 0) continue;
+    const s = c.stats;
+    const b = c.balance;
+    const by = b?.by === 'requests' ? 'of requests' : 'of CPU';
+    const shares = b && b.shares.length > 1 ? `${b.shares.map((x) => pct(x.share)).join(' / ')} ${by}` : b ? `1 thread` : '–';
+    const worst = b && b.shares.length > 1 ? `${pct(s.minThreadShare?.min)} – ${pct(s.maxThreadShare?.max)}` : '–';
+    const accepted = b?.accepted && b.accepted.length > 1 ? b.accepted.map((a) => fmt(a, 0)).join(' / ') : '–';
+    const split = s.jsCpuUsPerReq ? [s.jsCpuUsPerReq, s.engineCpuUsPerReq, s.otherCpuUsPerReq].map((x) => fmt(x?.median, 2)).join(' / ') : '–';
+    rows.push([
+      cellLabel(c, sc),
+      spreadCell(s[tput.key], tput.key === 'mbps' || tput.key === 'rps' ? 0 : undefined),
+      ...(several ? [fmtRatio(c.vsOneThread?.[tput.key])] : []),
+      spreadCell(s[cpu.key], cpu.key === 'cpuSecPerGB' ? 3 : 1),
+      ...(several ? [fmtRatio(c.vsOneThread?.[cpu.key])] : []),
+      shares,
+      worst,
+      accepted,
+      split,
+      pct(s.sysCpuShare?.median, 0),
+      fmt(s.loopTurnsPerReq?.median, 3),
+    ]);
+  }
+  return rows.length ? table(header, rows) : undefined;
+}
+
 /** The whole Markdown report. `chartDir` is the link prefix of the SVGs ('' = same directory). */
 export function markdown(result, { chartDir = '' } = {}) {
   const { meta } = result;
@@ -170,7 +311,7 @@ export function markdown(result, { chartDir = '' } = {}) {
   out.push(
     `Machine: ${m.cpus} vCPU (${m.cpuModel}${m.virtualization ? `, ${m.virtualization}` : ''}), ${m.memGiB} GiB, kernel ${m.kernel}` +
       `${m.tcpCongestion ? `, TCP congestion control ${m.tcpCongestion} (default qdisc ${m.qdisc ?? 'unknown'})` : ''}. ` +
-      `epoxy ${v.epoxy}, node ${v.node}, haproxy ${v.haproxy}, nginx ${v.nginx} (backend, 1 worker), wrk ${v.wrk}, ab ${v.ab}, http-proxy ${v.httpProxy}. ` +
+      `epoxy ${v.epoxy}, node ${v.node}, haproxy ${v.haproxy}, nginx ${v.nginx} (backend, ${meta.options?.backendWorkers ?? 1} worker${(meta.options?.backendWorkers ?? 1) === 1 ? '' : 's'}), wrk ${v.wrk}, ab ${v.ab}, http-proxy ${v.httpProxy}. ` +
       `Everything on 127.0.0.1, load generator, proxy and backend sharing the ${m.cpus} CPUs${meta.options.pin ? ` (pinned: proxy on CPU ${meta.options.proxyCpus}, the rest on ${meta.options.clientCpus})` : ' (not pinned)'}.`,
   );
   out.push('');
@@ -181,6 +322,33 @@ export function markdown(result, { chartDir = '' } = {}) {
       `MB = 10⁶ bytes. Flags: *noisy* = the machine was not quiet (< ${Math.round(meta.options.quietThreshold * 100)}% CPU busy) before a run; *spread* = min–max above ${SPREAD_LIMIT * 100}% of the median.`,
   );
   out.push('');
+  const threadCounts = meta.options?.threads ?? [1];
+  if (!(threadCounts.length === 1 && threadCounts[0] === 1)) {
+    out.push(
+      `Threads: epoxy runs with \`engine.threads\` and haproxy with \`nbthread\` set to ${threadCounts.join(' and ')} (explicitly, never 'auto'); ` +
+        `a row's "vs haproxy" ratios are to the haproxy row with the same thread count. ` +
+        `"Cost of threading" is a contender's CPU per request (or per GB) at N threads over its own at ${threadCounts[0]} thread${threadCounts[0] === 1 ? '' : 's'}, on the same load.`,
+    );
+    out.push('');
+  }
+  const cost = result.threading;
+  if (cost?.length) {
+    out.push('## Cost of threading');
+    out.push('');
+    out.push(
+      table(
+        ['scenario', 'contender', 'CPU at 1 → N threads', 'CPU ratio (N / 1)', 'throughput ratio (N / 1)'],
+        cost.map((r) => [
+          r.scenario,
+          `${label(r.contender)}: ${r.vsThreads} → ${r.threads} threads`,
+          `${fmt(r.cpuOne, r.unit === 'CPU s/GB' ? 3 : 1)} → ${fmt(r.cpu, r.unit === 'CPU s/GB' ? 3 : 1)} ${r.unit}`,
+          fmtRatio(r.cpuRatio),
+          fmtRatio(r.throughputRatio),
+        ]),
+      ),
+    );
+    out.push('');
+  }
   const g = result.goals;
   if (g?.length) {
     out.push('## Goals (ratios for later tuning)');
@@ -200,6 +368,17 @@ export function markdown(result, { chartDir = '' } = {}) {
     out.push('');
     out.push(scenarioTable(sc));
     out.push('');
+    const tt = threadsTable(sc);
+    if (tt) {
+      out.push(
+        `*Threads*: load share = each thread's part of the requests it served (epoxy /stats \`threads\`, HTTP mode) or, where no requests are counted (TCP mode, haproxy), of the worker threads' CPU time (/proc/PID/task). ` +
+          `The issue's goal at 2 threads: each within 35–65 %. epoxy's CPU split (per-thread /proc/PID/task/TID/schedstat): its JS (main) thread — hooks, logs, the control plane —, its engine threads, and the rest (libuv's pool, V8's helpers). ` +
+          `Kernel share = stime / (utime+stime). Loop turns = epoll wake-ups of all engine threads per request (/stats).`,
+      );
+      out.push('');
+      out.push(tt);
+      out.push('');
+    }
     out.push(sc.charts.map((c) => `![${sc.title}: ${c.title}](${chartDir}${c.file})`).join(' '));
     out.push('');
   }
@@ -218,12 +397,14 @@ function compactRaw(result) {
   return {
     meta: result.meta,
     goals: result.goals,
+    threading: result.threading,
     scenarios: result.scenarios.map((sc) => ({
       id: sc.id,
       title: sc.title,
       command: sc.command,
       baseline: sc.baseline,
-      cells: sc.cells.map((c) => ({ contender: c.contender, available: c.available, reason: c.reason, stats: c.stats, ratios: c.ratios, flags: c.flags })),
+      threadCounts: sc.threadCounts,
+      cells: sc.cells.map((c) => ({ contender: c.contender, threads: c.threads, available: c.available, reason: c.reason, stats: c.stats, ratios: c.ratios, vsOneThread: c.vsOneThread, balance: c.balance, flags: c.flags })),
     })),
   };
 }

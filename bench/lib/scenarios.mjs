@@ -12,6 +12,8 @@ const TCP_PROXIES = ['direct', 'epoxy', 'epoxy+hook', 'haproxy-tcp', 'haproxy-tc
 /** Bulk transfers add epoxy with `congestion: 'cubic'` (haproxy 2.6 has no per-socket setting). */
 const TCP_BULK = [...TCP_PROXIES.slice(0, 2), 'epoxy-cubic', ...TCP_PROXIES.slice(2)];
 const HTTP_PROXIES = ['direct', 'epoxy-http', 'epoxy-http+hook', 'haproxy-http', 'http-proxy'];
+/** The keep-alive 1 KiB scenario adds epoxy with an access log line per request (the JS thread's cost of logging). */
+const HTTP_KA = [...HTTP_PROXIES.slice(0, 3), 'epoxy-http+log', ...HTTP_PROXIES.slice(3)];
 
 export const SCENARIOS = [
   {
@@ -45,9 +47,9 @@ export const SCENARIOS = [
   {
     id: 'http-1k-ka',
     title: 'HTTP mode, 1 KiB responses, keep-alive',
-    about: 'The classic small-request test through HTTP-mode proxies (wrk -t1 -c100 --latency).',
+    about: 'The classic small-request test through HTTP-mode proxies (wrk -t1 -c100 --latency). epoxy+log writes an access log line per request to a file.',
     tool: 'wrk', path: '/1k', connections: 100, seconds: (p) => p.wrkSec,
-    kind: 'requests', contenders: HTTP_PROXIES, baseline: 'haproxy-http',
+    kind: 'requests', contenders: HTTP_KA, baseline: 'haproxy-http',
   },
   {
     id: 'http-1k-close',

@@ -1,13 +1,13 @@
 // Hand-written SVG bar charts (no dependencies): one horizontal bar per contender with its median,
 // a min–max whisker, and the ratio to the scenario's haproxy baseline printed next to it.
-import { CONTENDERS } from './contenders.mjs';
+import { cellLabel, CONTENDERS } from './contenders.mjs';
 import { fmt, fmtRatio, METRICS } from './report.mjs';
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 const MIN_W = 880;
 const LABEL_X = 16;
-const BAR_X = 190;
+const BAR_X_MIN = 190;
 const BAR_MAX = 360;
 const ROW_H = 30;
 const BAR_H = 18;
@@ -18,6 +18,8 @@ const TOP = 62;
  * drawn as text only (`note`, e.g. "n/a (HTTP mode not implemented yet)").
  */
 export function barChart({ title, subtitle, rows, footer }) {
+  // Room for the longest label left of the bars (≈ 6.8 px per character at 12 px).
+  const BAR_X = Math.max(BAR_X_MIN, Math.ceil(LABEL_X + 8 + Math.max(0, ...rows.map((r) => String(r.label).length)) * 6.8));
   const scaleMax = Math.max(1e-12, ...rows.flatMap((r) => [r.value, r.max].filter((x) => Number.isFinite(x))));
   const x = (v) => BAR_X + (Math.max(0, v) / scaleMax) * BAR_MAX;
   // Wide enough for the longest label next to the longest bar (≈ 6.8 px per character at 12 px).
@@ -70,7 +72,7 @@ export function scenarioCharts(sc, meta) {
       else if (!s) note = c.contender === 'direct' ? 'no proxy process' : c.failed ? `failed: ${c.failed}` : 'no data';
       else if (flagged) note = '⚠ ' + c.flags.filter((f) => f.startsWith('noisy') || f.includes('spread') || f.startsWith('errors')).map((f) => f.split(' (')[0]).join(', ');
       return {
-        label: def?.label ?? c.contender,
+        label: cellLabel(c, sc),
         color: def?.color ?? '#888',
         bold: c.contender === sc.baseline,
         value: s?.median,
@@ -86,7 +88,7 @@ export function scenarioCharts(sc, meta) {
       title: `${m.label} (${m.unit})`,
       svg: barChart({
         title,
-        subtitle: `${m.higherIsBetter ? 'Higher is better' : 'Lower is better'}; ratios to ${base}. ${sc.command}`,
+        subtitle: `${m.higherIsBetter ? 'Higher is better' : 'Lower is better'}; ratios to ${base}${sc.labelThreads ? ' with the same thread count' : ''}. ${sc.command}`,
         rows,
         footer: `${runs}; ${machine}; ${meta.startedAt.slice(0, 10)}${meta.profile === 'quick' ? ' (quick smoke run)' : ''}`,
       }),
