@@ -28,6 +28,8 @@ const HELP = `Usage: npm run bench -- [options]
   --threads N[,M,...]  epoxy engine.threads and haproxy nbthread (default 1 — never 'auto'); a list runs
                        every epoxy/haproxy contender at each count, interleaved, e.g. --threads 1,2
   --pin                pin the proxy to the last CPU (the last N with --threads up to N) and nginx/wrk/ab to the others (taskset)
+  --proxy-cpus L       with --pin: the proxy's CPUs (taskset list, e.g. 8-15), instead of the last N
+  --client-cpus L      with --pin: nginx's, wrk's and ab's CPUs (e.g. 16-47), instead of the others
   --wrk-threads N      wrk -tN (default 1); with --backend-workers and --connections, for machines with more CPUs
   --backend-workers N  nginx worker_processes (default 1)
   --connections N      override every wrk/ab scenario's connection count (-c)
@@ -55,6 +57,8 @@ function parseArgs(argv) {
     else if (a === '--contenders') o.contenders = value().split(',');
     else if (a === '--threads') o.threads = value().split(',').map((t) => Number(t.trim()));
     else if (a === '--pin') o.pin = true;
+    else if (a === '--proxy-cpus') o.proxyCpus = value();
+    else if (a === '--client-cpus') o.clientCpus = value();
     else if (a === '--wrk-threads') o.wrkThreads = Number(value());
     else if (a === '--backend-workers') o.backendWorkers = Number(value());
     else if (a === '--connections') o.connections = Number(value());
@@ -73,6 +77,7 @@ function parseArgs(argv) {
   for (const t of o.threads ?? []) if (!Number.isInteger(t) || t < 1 || t > 64) throw new Error(`--threads: each count must be a whole number from 1 to 64, got "${t}"`);
   o.threads = [...new Set(o.threads ?? [1])].sort((a, b) => a - b);
   for (const k of ['wrkThreads', 'backendWorkers', 'connections']) if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k] >= 1)) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a whole number ≥ 1`);
+  if ((o.proxyCpus || o.clientCpus) && !o.pin) throw new Error('--proxy-cpus and --client-cpus need --pin');
   if (o.connections !== undefined && o.wrkThreads !== undefined && o.connections < o.wrkThreads) throw new Error('--connections must be at least --wrk-threads (wrk gives each thread its connections)');
   return o;
 }
@@ -144,11 +149,11 @@ async function main() {
   const pin =
     opts.pin && cpus > 1
       ? {
-          proxyCpus: proxyCpuCount === 1 ? String(cpus - 1) : `${cpus - proxyCpuCount}-${cpus - 1}`,
-          clientCpus: cpus - proxyCpuCount > 1 ? `0-${cpus - proxyCpuCount - 1}` : '0',
+          proxyCpus: opts.proxyCpus ?? (proxyCpuCount === 1 ? String(cpus - 1) : `${cpus - proxyCpuCount}-${cpus - 1}`),
+          clientCpus: opts.clientCpus ?? (cpus - proxyCpuCount > 1 ? `0-${cpus - proxyCpuCount - 1}` : '0'),
         }
       : {};
-  if (opts.pin && Math.max(...opts.threads) > proxyCpuCount) log(`bench: warning: --pin gives the proxy ${proxyCpuCount} CPU(s) for up to ${Math.max(...opts.threads)} threads`);
+  if (opts.pin && !opts.proxyCpus && Math.max(...opts.threads) > proxyCpuCount) log(`bench: warning: --pin gives the proxy ${proxyCpuCount} CPU(s) for up to ${Math.max(...opts.threads)} threads`);
   const httpProbe = epoxyHttpAvailable();
   const scenarios = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.id));
   const defaultThreads = opts.threads.length === 1 && opts.threads[0] === 1;

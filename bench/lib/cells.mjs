@@ -139,7 +139,7 @@ async function measured(tool, args, { pid, backendPid, clientCpus, timeoutMs, ki
     sysCpuSec: alive(pid) ? cpu1.sys - cpu0.sys : undefined,
     backendCpuSec: be1 - be0,
     peakRssKiB: alive(pid) ? peakRssKiB(pid) : undefined,
-    breakdown: alive(pid) && (kind === 'epoxy' || kind === 'haproxy') ? threadBreakdown({ kind, pid, tasks0, tasks1, stats0, stats1, cpuSec }) : undefined,
+    breakdown: alive(pid) && (kind === 'epoxy' || kind === 'haproxy') ? { ...threadBreakdown({ kind, pid, tasks0, tasks1, stats0, stats1, cpuSec }), wallSec: r.secs } : undefined,
   };
 }
 
@@ -151,6 +151,8 @@ function threadMetrics(b, requests) {
     jsCpuUsPerReq: perReq(b.cpuSec?.js),
     engineCpuUsPerReq: perReq(b.cpuSec?.engine),
     otherCpuUsPerReq: perReq(b.cpuSec?.other),
+    // The JS thread's busy share of the run's wall time: near 100 % it is what limits.
+    jsBusyShare: b.cpuSec?.js === undefined || !b.wallSec ? undefined : b.cpuSec.js / b.wallSec,
     minThreadShare: b.minShare,
     maxThreadShare: b.maxShare,
     logsDropped: b.logsDropped,

@@ -102,6 +102,9 @@ export async function startContender(def, { backendPort, nofile, proxyCpus, mark
   const proc = startProcess(def.id, cmd, args, { env, cwd: ROOT, keepOutput: false });
   try {
     await waitForPort(port, { proc });
+    // The admin server listens a moment after the proxy: wait for it too, so that the next
+    // contender's free port cannot be this one's admin port, picked but not yet bound.
+    if (adminPort) await waitForPort(adminPort, { proc });
   } catch (err) {
     await stopProcess(proc);
     throw err;

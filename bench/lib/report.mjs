@@ -18,7 +18,7 @@ export const METRICS = {
   idle: [{ key: 'bytesPerConn', label: 'RSS growth per idle connection', unit: 'bytes/conn', higherIsBetter: false, chart: 'memory' }],
 };
 
-const ALL_KEYS = ['rps', 'p50Ms', 'p99Ms', 'meanMs', 'mbps', 'cpuUsPerReq', 'cpuSecPerGB', 'peakRssKiB', 'backendCpuUsPerReq', 'backendCpuSecPerGB', 'bytesPerConn', 'fdsPerConn', 'rssBeforeKiB', 'rssAfterKiB', 'cpuUsPerConn', 'connections', 'jsCpuUsPerReq', 'engineCpuUsPerReq', 'otherCpuUsPerReq', 'minThreadShare', 'maxThreadShare', 'logsDropped', 'sysCpuShare', 'loopTurnsPerReq'];
+const ALL_KEYS = ['rps', 'p50Ms', 'p99Ms', 'meanMs', 'mbps', 'cpuUsPerReq', 'cpuSecPerGB', 'peakRssKiB', 'backendCpuUsPerReq', 'backendCpuSecPerGB', 'bytesPerConn', 'fdsPerConn', 'rssBeforeKiB', 'rssAfterKiB', 'cpuUsPerConn', 'connections', 'jsCpuUsPerReq', 'engineCpuUsPerReq', 'otherCpuUsPerReq', 'minThreadShare', 'maxThreadShare', 'logsDropped', 'sysCpuShare', 'loopTurnsPerReq', 'jsBusyShare'];
 
 /** The balance goal at 2 threads, 35–65 % each: the share 1/N ± 30 % of it for N threads. */
 export const BALANCE_TOLERANCE = 0.3;
@@ -270,6 +270,7 @@ function threadsTable(sc) {
     'worst thread, any rep',
     'connections accepted per thread',
     'CPU µs/req: JS thread / engine threads / rest',
+    'JS thread busy',
     'kernel share of CPU',
     'engine loop turns per request',
   ];
@@ -293,6 +294,7 @@ function threadsTable(sc) {
       worst,
       accepted,
       split,
+      pct(s.jsBusyShare?.median, 0),
       pct(s.sysCpuShare?.median, 0),
       fmt(s.loopTurnsPerReq?.median, 3),
     ]);
