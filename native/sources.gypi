@@ -11,6 +11,8 @@
       'native/http/parser.cc',
       'native/http/chunked.cc',
       'native/http/rewrite.cc',
+      'native/tls/client_hello.cc',
+      'native/proxyproto/proxy_protocol.cc',
       'native/engine/engine.cc',
       'native/engine/group.cc',
       'native/engine/conns.cc',
