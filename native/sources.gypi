@@ -5,6 +5,7 @@
     'epoxy_engine_sources': [
       'native/net/address.cc',
       'native/net/socket.cc',
+      'native/net/cidr.cc',
       'native/lb/ring.cc',
       'native/io/pipe_pool.cc',
       'native/io/channel.cc',
@@ -22,6 +23,7 @@
       'native/engine/http_endings.cc',
       'native/engine/apply.cc',
       'native/engine/session.cc',
+      'native/engine/preface.cc',
       'native/engine/tcp_session.cc',
       'native/engine/stats.cc',
       'native/engine/servers.cc',

@@ -45,12 +45,15 @@ bool read_object(Napi::Value v, Napi::Object& out, const std::string& where) {
 bool read_server(Napi::Value v, ServerSpec& s, const std::string& where) {
   Napi::Object o;
   uint32_t admin = 0;
+  uint32_t proxy_protocol = 0;
   if (!read_object(v, o, where) || !read_u32(o, "uid", s.uid, where) || !read_string(o, "address", s.address, where) ||
       !read_u32(o, "weight", s.weight, where) || !read_u32(o, "maxconn", s.maxconn, where) ||
-      !read_u32(o, "admin", admin, where)) {
+      !read_u32(o, "admin", admin, where) || !read_u32(o, "proxyProtocol", proxy_protocol, where)) {
     return false;
   }
   if (admin > 2) return throw_type(v.Env(), where + ".admin is unknown");
+  if (proxy_protocol > 2) return throw_type(v.Env(), where + ".proxyProtocol must be 0, 1 or 2");
+  s.proxy_protocol = static_cast<uint8_t>(proxy_protocol);
   s.admin = static_cast<AdminState>(admin);
   s.check_up = o.Get("up").ToBoolean().Value();
   return true;
@@ -97,10 +100,32 @@ bool read_route(Napi::Value v, RouteSpec& r, const std::string& where) {
   Napi::Object o;
   uint32_t pool = 0;
   if (!read_object(v, o, where) || !read_string(o, "host", r.host, where) || !read_string(o, "path", r.path, where) ||
-      !read_u32(o, "pool", pool, where)) {
+      !read_string(o, "alpn", r.alpn, where) || !read_u32(o, "pool", pool, where)) {
     return false;
   }
   r.pool = static_cast<int32_t>(pool);
+  return true;
+}
+
+// { trusted: string[] (ranges; empty: every source), timeoutMs }, or absent/false: off.
+bool read_accept_proxy(Napi::Value v, AcceptProxySpec& ap, const std::string& where) {
+  if (v.IsUndefined() || v.IsNull() || (v.IsBoolean() && !v.As<Napi::Boolean>().Value())) return true;
+  Napi::Object o;
+  Napi::Array trusted;
+  if (!read_object(v, o, where) || !read_array(o, "trusted", trusted, where) ||
+      !read_u32(o, "timeoutMs", ap.timeout_ms, where)) {
+    return false;
+  }
+  ap.enabled = true;
+  for (uint32_t i = 0; i < trusted.Length(); ++i) {
+    Napi::Value t = trusted.Get(i);
+    std::string at = where + ".trusted[" + std::to_string(i) + "]";
+    if (!t.IsString()) return throw_type(v.Env(), at + " must be a string");
+    Cidr c;
+    std::string why;
+    if (!parse_cidr(t.As<Napi::String>().Utf8Value(), c, why)) return throw_type(v.Env(), at + ": " + why);
+    ap.trusted.push_back(c);
+  }
   return true;
 }
 
@@ -116,14 +141,22 @@ bool read_listener(Napi::Value v, ListenerSpec& l, const std::string& where) {
     return false;
   }
   l.backlog = static_cast<int>(backlog > 65535 ? 65535 : backlog);
+  if (!read_accept_proxy(o.Get("acceptProxy"), l.accept_proxy, where + ".acceptProxy")) return false;
   if (mode == "tcp") {
     l.mode = ListenerMode::Tcp;
-    if (!read_u32(o, "pool", pool, where)) return false;
-    l.pool = static_cast<int32_t>(pool);
-    return true;
+    // `pool`, or `routes` (by SNI/ALPN) with no pool.
+    if (o.Get("pool").IsUndefined()) {
+      l.pool = -1;
+    } else {
+      if (!read_u32(o, "pool", pool, where)) return false;
+      l.pool = static_cast<int32_t>(pool);
+    }
+  } else if (mode == "http") {
+    l.mode = ListenerMode::Http;
+  } else {
+    return throw_type(v.Env(), where + ".mode must be \"tcp\" or \"http\"");
   }
-  if (mode != "http") return throw_type(v.Env(), where + ".mode must be \"tcp\" or \"http\"");
-  l.mode = ListenerMode::Http;
+  if (l.mode == ListenerMode::Tcp && o.Get("routes").IsUndefined()) return true;
   if (!read_array(o, "routes", routes, where)) return false;
   for (uint32_t i = 0; i < routes.Length(); ++i) {
     RouteSpec r;
@@ -158,7 +191,8 @@ bool read_snapshot(Napi::Value v, SnapshotSpec& spec) {
   if (!read_u32(t, "httpRequestMs", to.http_request_ms, "spec.timeouts") ||
       !read_u32(t, "connectMs", to.connect_ms, "spec.timeouts") || !read_u32(t, "clientMs", to.client_ms, "spec.timeouts") ||
       !read_u32(t, "serverMs", to.server_ms, "spec.timeouts") || !read_u32(t, "tunnelMs", to.tunnel_ms, "spec.timeouts") ||
-      !read_u32(t, "selectMs", to.select_ms, "spec.timeouts") || !read_u32(tu, "pipeSize", tn.pipe_size, "spec.tuning") ||
+      !read_u32(t, "selectMs", to.select_ms, "spec.timeouts") || !read_u32(t, "inspectMs", to.inspect_ms, "spec.timeouts") ||
+      !read_u32(tu, "pipeSize", tn.pipe_size, "spec.tuning") ||
       !read_u32(tu, "maxPipes", tn.max_pipes, "spec.tuning") ||
       !read_u32(tu, "spliceThreshold", tn.splice_threshold, "spec.tuning") ||
       !read_u32(tu, "maxHeadBytes", tn.max_head, "spec.tuning") ||

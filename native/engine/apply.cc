@@ -18,6 +18,7 @@ Route make_route(const RouteSpec& rs, const std::vector<std::shared_ptr<Pool>>& 
   r.wildcard = rs.host.rfind("*.", 0) == 0;
   r.host = r.wildcard ? rs.host.substr(1) : rs.host;  // "*.example.com" matches by ".example.com"
   r.path = rs.path;
+  r.alpn = rs.alpn;
   r.pool = pools[static_cast<size_t>(rs.pool)];
   return r;
 }
@@ -34,7 +35,9 @@ bool parse_servers(std::vector<ServerSpec>& servers, const std::string& where, s
   return true;
 }
 
-ServerSpec spec_of(const Server& s) { return {s.uid, s.address, s.addr, s.lb.weight, s.maxconn, s.admin, s.check_up}; }
+ServerSpec spec_of(const Server& s) {
+  return {s.uid, s.address, s.addr, s.lb.weight, s.maxconn, s.admin, s.check_up, s.proxy_protocol};
+}
 
 }  // namespace
 
@@ -50,7 +53,8 @@ bool check_snapshot_spec(SnapshotSpec& spec, std::string& error) {
       return false;
     }
     bool tcp = l.mode == ListenerMode::Tcp;
-    if (tcp && (l.pool < 0 || static_cast<size_t>(l.pool) >= spec.pools.size())) {
+    bool routed = tcp && l.pool < 0 && !l.routes.empty();
+    if (tcp && !routed && (l.pool < 0 || static_cast<size_t>(l.pool) >= spec.pools.size())) {
       error = "listener \"" + l.name + "\": no such pool";
       return false;
     }
@@ -159,6 +163,10 @@ void Engine::apply_snapshot(Command& c) {
     lr.mode = ls.mode;
     if (ls.pool >= 0) lr.pool = snap->pools[static_cast<size_t>(ls.pool)];
     for (const RouteSpec& rs : ls.routes) lr.routes.push_back(make_route(rs, snap->pools));
+    lr.inspect = ls.mode == ListenerMode::Tcp && std::any_of(ls.routes.begin(), ls.routes.end(), [](const RouteSpec& r) {
+                   return !r.host.empty() || !r.alpn.empty();
+                 });
+    lr.accept_proxy = ls.accept_proxy;
     lr.counters = listeners_[i]->counters;
     lr.shared = listeners_[i]->shared;
     snap->listeners.push_back(std::move(lr));
@@ -207,6 +215,7 @@ void Engine::sync_servers(Pool& pool, const std::vector<ServerSpec>& specs) {
     server->maxconn = ss.maxconn;
     server->admin = ss.admin;
     server->check_up = ss.check_up;
+    server->proxy_protocol = ss.proxy_protocol;
     server->removed = false;
     server->pool = &pool;
     next.push_back(server);
@@ -298,16 +307,25 @@ void Engine::rebuild_listeners(const SnapshotSpec& spec, std::vector<std::pair<s
 
 namespace epoxy {
 
+bool Route::host_matches(std::string_view normalized) const {
+  if (host.empty()) return true;
+  if (!wildcard) return normalized == host;
+  return normalized.size() > host.size() && normalized.substr(normalized.size() - host.size()) == host;
+}
+
 const Route* ListenerRoute::match(std::string_view host, std::string_view path) const {
   for (const Route& r : routes) {
-    if (!r.host.empty()) {
-      if (r.wildcard) {
-        if (host.size() <= r.host.size() || host.substr(host.size() - r.host.size()) != r.host) continue;
-      } else if (host != r.host) {
-        continue;
-      }
-    }
+    if (!r.host_matches(host)) continue;
     if (!r.path.empty() && path.substr(0, r.path.size()) != r.path) continue;
+    return &r;
+  }
+  return nullptr;
+}
+
+const Route* ListenerRoute::match_tls(const TlsInfo* tls) const {
+  for (const Route& r : routes) {
+    if (!r.host.empty() && !(tls && tls->has_sni && r.host_matches(tls->sni))) continue;
+    if (!r.alpn.empty() && !(tls && std::find(tls->alpn.begin(), tls->alpn.end(), r.alpn) != tls->alpn.end())) continue;
     return &r;
   }
   return nullptr;

@@ -22,10 +22,30 @@ ServerConn* Engine::open_conn(const std::shared_ptr<Server>& server, uint64_t ow
   c.key = key;
   c.ep.fd = std::move(fd);
   c.server = server;
+  c.private_ = server->proxy_protocol != 0;
   c.owner = owner;
   c.connected = r == ConnectStart::Connected;
   register_fd(c.ep.fd.get(), tag_key(c.key, kTagServer));
   return &c;
+}
+
+// Takes an idle connection for `owner`, or closes it when the server has closed it meanwhile.
+bool Engine::reuse_idle(ServerConn& c, uint64_t owner) {
+  if (c.ep.readable || c.ep.hangup || c.ep.fin) {
+    // Bytes or a FIN arrived while idle. Usually the server closed it; rarely the flag is
+    // left from the last response's final read. One peek tells.
+    char b;
+    ssize_t n = ::recv(c.ep.fd.get(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+      close_conn(c);
+      return false;
+    }
+    c.ep.readable = false;
+  }
+  c.owner = owner;
+  c.idle = false;
+  c.idle_deadline = 0;
+  return true;
 }
 
 ServerConn* Engine::take_idle_conn(Server& server, uint64_t owner) {
@@ -34,36 +54,46 @@ ServerConn* Engine::take_idle_conn(Server& server, uint64_t owner) {
     server.idle_conns.pop_back();
     server.shared->idle_left();
     ServerConn* c = find_conn(key);
-    if (!c) continue;
-    if (c->ep.readable || c->ep.hangup || c->ep.fin) {
-      // Bytes or a FIN arrived while idle. Usually the server closed it; rarely the flag is
-      // left from the last response's final read. One peek tells.
-      char b;
-      ssize_t n = ::recv(c->ep.fd.get(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
-        close_conn(*c);
-        continue;
-      }
-      c->ep.readable = false;
-    }
-    c->owner = owner;
-    c->idle = false;
-    c->idle_deadline = 0;
-    return c;
+    if (c && reuse_idle(*c, owner)) return c;
   }
   return nullptr;
 }
 
-void Engine::release_conn(ServerConn& c, bool reusable) {
+ServerConn* Engine::take_private_conn(std::vector<uint64_t>& keys, const Server& server, uint64_t owner) {
+  for (size_t i = keys.size(); i-- > 0;) {
+    ServerConn* c = find_conn(keys[i]);
+    if (c && (!c->idle || c->server.get() != &server)) continue;
+    keys.erase(keys.begin() + static_cast<std::ptrdiff_t>(i));  // taken, or gone (closed while idle)
+    if (c && reuse_idle(*c, owner)) return c;
+  }
+  return nullptr;
+}
+
+void Engine::close_private_conns(std::vector<uint64_t>& keys, uint64_t owner) {
+  for (uint64_t key : keys) {
+    ServerConn* c = find_conn(key);
+    if (c && c->idle && c->private_ && c->owner == owner) close_conn(*c);
+  }
+  keys.clear();
+}
+
+bool Engine::release_conn(ServerConn& c, bool reusable) {
   Server& s = *c.server;
-  if (!reusable || c.ep.fin || s.removed || stopping_ || !s.shared->try_keep_idle(snapshot_->tuning.server_idle_max)) {
+  if (!reusable || c.ep.fin || s.removed || stopping_) {
     close_conn(c);
-    return;
+    return false;
+  }
+  if (!c.private_) {
+    if (!s.shared->try_keep_idle(snapshot_->tuning.server_idle_max)) {
+      close_conn(c);
+      return false;
+    }
+    s.idle_conns.push_back(c.key);
   }
   c.idle = true;
   c.idle_deadline = now_ + snapshot_->tuning.server_idle_ms;
-  s.idle_conns.push_back(c.key);
   timers_.schedule(c.idle_deadline, tag_key(c.key, kTagServer));
+  return true;
 }
 
 void Engine::close_conn(ServerConn& c) {

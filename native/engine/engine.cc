@@ -385,12 +385,24 @@ void Engine::accept_ready(Listener& l) {
     if (l.maxconn == 0) l.shared->active.fetch_add(1, std::memory_order_relaxed);
     size_t index = 0;
     while (index < listeners_.size() && listeners_[index].get() != &l) ++index;
-    if (!open_session(l, index, Fd(fd), peer)) {
+    Fd conn(fd);  // closed here unless a session takes it
+    if (!trusted_source(l, index, peer) || !open_session(l, index, std::move(conn), peer)) {
       if (l.maxconn == 0) l.shared->active.fetch_sub(1, std::memory_order_relaxed);
       else release_listener_slot(l);
     }
   }
   listeners_ready_ = true;  // budget spent, more may be queued: come back next turn
+}
+
+// A listener that accepts the PROXY protocol from `trusted` sources only closes a connection
+// from anywhere else before reading a byte of it (a forged header must not be believed).
+bool Engine::trusted_source(Listener& l, size_t index, const SockAddr& peer) {
+  if (!snapshot_ || index >= snapshot_->listeners.size()) return true;  // open_session refuses it
+  const AcceptProxySpec& ap = snapshot_->listeners[index].accept_proxy;
+  if (!ap.enabled || ap.trusted.empty() || any_contains(ap.trusted, peer)) return true;
+  note_refused_preface(*l.counters, l.name, peer, "connection from an untrusted source on a PROXY protocol listener; closed",
+                       l.counters->preface.proxy_untrusted);
+  return false;
 }
 
 bool Engine::open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer) {
@@ -426,7 +438,7 @@ void Engine::release_tx(std::unique_ptr<HttpTx> tx) {
   if (free_txs_.size() < kMaxFreeTx) free_txs_.push_back(std::move(tx));
 }
 
-uint32_t Engine::park_for_select(Session& s, const std::array<std::string_view, 4>* request) {
+uint32_t Engine::park_for_select(Session& s, const std::string_view* parts, size_t count) {
   uint32_t token = (links_.index << kTokenEngineShift) | next_token_;
   next_token_ = (next_token_ + 1) & kTokenLocalMask;
   if (next_token_ == 0) next_token_ = 1;
@@ -435,9 +447,9 @@ uint32_t Engine::park_for_select(Session& s, const std::array<std::string_view, 
   auto [it, inserted] = pending_addresses_.try_emplace(peer.host(), static_cast<uint32_t>(pending_.addresses.size()));
   if (inserted) pending_.addresses.push_back(it->first);
   uint32_t req = EventBatch::kNoRequest;
-  if (request) {
+  if (count > 0) {
     req = static_cast<uint32_t>(pending_.requests.size());
-    for (std::string_view part : *request) pending_.requests.emplace_back(part);
+    for (size_t i = 0; i < count; ++i) pending_.requests.emplace_back(parts[i]);
   }
   pending_.selects.insert(pending_.selects.end(), {token, s.listener_index(), it->second, peer.port(), req});
   return token;

@@ -184,6 +184,7 @@ class Engine {
   void accept_ready(Listener& l);
   // False when no session could take the connection (it is closed).
   bool open_session(Listener& l, size_t index, Fd fd, const SockAddr& peer);
+  bool trusted_source(Listener& l, size_t index, const SockAddr& peer);
   bool reserve_listener_slot(Listener& l);
   void release_listener_slot(Listener& l);
   std::unique_ptr<Session> make_session(uint64_t key, uint32_t listener_index, Fd fd, const SockAddr& peer);
@@ -207,19 +208,31 @@ class Engine {
   PipePool& pipes() { return pipes_; }
   EngineTotals& totals() { return totals_; }
   void log_session(const char* level, const char* msg, const Session& s, int err);
+  // Counts a connection refused for its preface (PROXY header, trust) and logs it, one line
+  // per second per listener and thread with the number not logged since (preface.cc).
+  void note_refused_preface(ListenerCounters& lc, const std::string& listener, const SockAddr& client, const char* msg,
+                            uint64_t& counter, const std::string& detail = {});
   void mark_ready(Session& s);
   void schedule_session_timer(Session& s, int64_t when);
-  // Queues a select request (a new TCP connection, or an HTTP request described by `request`:
-  // method, target, normalized host, raw head); returns the token the reply will carry.
-  uint32_t park_for_select(Session& s, const std::array<std::string_view, 4>* request = nullptr);
+  // Queues a select request; returns the token the reply will carry. `parts` describe it: an
+  // HTTP request (method, target, normalized host, raw head), or the ClientHello of a TCP
+  // connection (SNI, ALPN list); none for a TCP connection without one. The JS side knows which
+  // from the listener's mode.
+  uint32_t park_for_select(Session& s, const std::string_view* parts = nullptr, size_t count = 0);
 
   // ---- server connections (conns.cc), HTTP mode ----
   // An idle connection to `server` that is still healthy, now owned by `owner`; null if none.
   ServerConn* take_idle_conn(Server& server, uint64_t owner);
   // Starts a new connection owned by `owner`; null with `err` set when connect() failed at once.
   ServerConn* open_conn(const std::shared_ptr<Server>& server, uint64_t owner, int& err);
-  // Gives a connection back: to the idle list when `reusable` (and there is room), else closed.
-  void release_conn(ServerConn& conn, bool reusable);
+  // Gives a connection back: idle when `reusable` (and there is room; true then), else closed.
+  // A private connection (it carried a client's PROXY header) idles outside the server's list:
+  // its session keeps the key and takes it back with take_private_conn.
+  bool release_conn(ServerConn& conn, bool reusable);
+  // An idle private connection to `server` from `keys` (the session's list), now in use.
+  ServerConn* take_private_conn(std::vector<uint64_t>& keys, const Server& server, uint64_t owner);
+  // Closes the idle private connections in `keys` still owned by `owner`.
+  void close_private_conns(std::vector<uint64_t>& keys, uint64_t owner);
   ServerConn* find_conn(uint64_t key);
   void push_access_log(std::string record) { pending_.logs.push_back(std::move(record)); }
   // True for about `per_million` of the calls (access log sampling).
@@ -272,6 +285,7 @@ class Engine {
   void on_conn_timer(uint64_t key, int64_t when);
   void close_conn(ServerConn& conn);
   void close_idle_conns(Server& server);
+  bool reuse_idle(ServerConn& c, uint64_t owner);
 
   std::vector<uint64_t> ready_sessions_;
   bool listeners_ready_ = false;

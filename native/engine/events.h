@@ -11,9 +11,10 @@ namespace epoxy {
 
 struct EventBatch {
   // Select requests, 5 numbers each: token, listener index, client address index (into
-  // `addresses`), client port, and for an HTTP request the index of its first string in
-  // `requests` (method, target, normalized host, raw head: 4 strings) or kNoRequest. The JS side
-  // answers with (token, target) pairs.
+  // `addresses`), client port, and the index of its first string in `requests` or kNoRequest:
+  // for an HTTP request 4 strings (method, target, normalized host, raw head); for a TCP
+  // connection that began with a ClientHello 2 (SNI or "" when it had none, the ALPN protocols
+  // each followed by '\0'). The JS side answers with (token, target) pairs.
   std::vector<uint32_t> selects;
   std::vector<std::string> addresses;
   std::vector<std::string> requests;

@@ -114,6 +114,7 @@ int64_t HttpSession::deadline() const {
       break;
   }
   if (req_state_ == Req::Head && resp_state_ == Resp::Idle) {
+    if (awaiting_proxy()) return proxy_deadline();
     if (in_len_ == 0 && requests_ > 0) return last_activity_ + t.client_ms;  // keep-alive idle
     return req_start_ + t.http_request_ms;
   }
@@ -137,7 +138,11 @@ void HttpSession::on_timer() {
       break;
   }
   if (req_state_ == Req::Head && resp_state_ == Resp::Idle) {
-    if (in_len_ == 0) {
+    if (awaiting_proxy()) {
+      note_refused_preface("no PROXY header within the timeout; closing", listener_counters_->preface.proxy_timeouts);
+      termination_ = "PR";
+      close();
+    } else if (in_len_ == 0) {
       close();  // nothing asked: end quietly
     } else {
       respond_error(408, "request head not received in time", "cR");
@@ -178,8 +183,23 @@ void HttpSession::close_server(bool reusable) {
   }
   counted_on_server_ = false;
   if (conn_key_ == 0) return;
-  if (ServerConn* c = engine_.find_conn(conn_key_)) engine_.release_conn(*c, reusable);
+  if (ServerConn* c = engine_.find_conn(conn_key_)) {
+    bool private_conn = c->private_;
+    if (engine_.release_conn(*c, reusable) && private_conn) keep_private_conn(conn_key_);
+  }
   conn_key_ = 0;
+}
+
+// A client connection rarely uses more than a few servers at once; beyond that the oldest
+// private connection closes, so a client cannot hold a connection open to every server.
+void HttpSession::keep_private_conn(uint64_t key) {
+  constexpr size_t kMaxPrivateConns = 4;
+  if (private_conns_.size() >= kMaxPrivateConns) {
+    std::vector<uint64_t> oldest{private_conns_.front()};
+    private_conns_.erase(private_conns_.begin());
+    engine_.close_private_conns(oldest, key_);
+  }
+  private_conns_.push_back(key);
 }
 
 void HttpSession::abort(const char* termination) {
@@ -195,6 +215,7 @@ void HttpSession::abort(const char* termination) {
 void HttpSession::close() {
   if (closed()) return;
   close_server(false);
+  engine_.close_private_conns(private_conns_, key_);
   release_tx();
   if (in_) engine_.buffers().release(std::move(in_));
   in_.reset();

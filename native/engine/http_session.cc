@@ -50,6 +50,7 @@ void HttpTx::reset() {
   req_chunks_.reset();
   to_server_.clear();
   to_server_off_ = 0;
+  to_server_header_ = 0;
   req_channel_.reset();
   req_chunk_splice_ = 0;
   pool_.reset();
@@ -199,6 +200,7 @@ void HttpSession::consume_input(size_t n) {
 bool HttpSession::read_head() {
   bool progress = fill_client_buffer();
   if (closed()) return true;
+  if (awaiting_proxy() && !read_proxy_header()) return progress || closed();
   if (in_len_ == 0) {
     if (client_eof_) close();  // the client ended between requests: a clean end
     else if (in_ && !client_.readable) {
@@ -233,6 +235,25 @@ bool HttpSession::read_head() {
   return true;
 }
 
+// acceptProxy: the PROXY header comes before the first request; nothing is parsed, routed or
+// sent before it is whole and valid. False while it is incomplete, or when the connection closed.
+bool HttpSession::read_proxy_header() {
+  size_t used = 0;
+  proxyproto::ParseStatus st = in_len_ == 0 ? proxyproto::ParseStatus::NeedMore : take_proxy_header(view(in_, in_len_), used);
+  if (st == proxyproto::ParseStatus::Done) {
+    consume_input(used);
+    req_start_ = engine_.now();  // the request clock starts after the header
+    return true;
+  }
+  if (st == proxyproto::ParseStatus::NeedMore) {
+    if (!client_eof_) return false;
+    note_refused_preface("connection closed before its PROXY header ended; closing", listener_counters_->preface.proxy_invalid);
+  }
+  termination_ = "PR";
+  close();
+  return false;
+}
+
 void HttpSession::begin_request() {
   ++requests_;
   ++listener_counters_->requests;
@@ -255,7 +276,7 @@ void HttpSession::begin_request() {
   if (snapshot_->select_hook) {
     // The hook decides first; the head stays in in_ (untouched) until it answers.
     std::array<std::string_view, 4> info{tx_->req_.method, tx_->req_.target, tx_->host_, view(in_, tx_->req_.head_len)};
-    select_token_ = engine_.park_for_select(*this, &info);
+    select_token_ = engine_.park_for_select(*this, info.data(), info.size());
     req_state_ = Req::Select;
     phase_deadline_ = engine_.now() + snapshot_->timeouts.select_ms + 250;
     return;

@@ -51,6 +51,7 @@ struct HttpTx {
   http::ChunkedDecoder req_chunks_;
   std::string to_server_;
   size_t to_server_off_ = 0;
+  size_t to_server_header_ = 0;  // a PROXY header at the front of to_server_, for this connection only
   Channel req_channel_;  // request body bytes beyond the buffer (length or large chunks), spliced when large
   uint64_t req_chunk_splice_ = 0;  // chunk data bytes being moved by req_channel_
 
@@ -104,6 +105,7 @@ class HttpSession final : public Session {
   // request half
   bool step_request();
   bool read_head();
+  bool read_proxy_header();
   void begin_request();
   void route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced);
   void start_connect();
@@ -134,6 +136,11 @@ class HttpSession final : public Session {
   bool run_linger();
   void respond_error(int status, const char* detail, const char* termination);
   void close_server(bool reusable);
+  void keep_private_conn(uint64_t key);
+  // The connection to take for the picked server: idle (shared, or private to this client
+  // connection when the server wants PROXY headers), else null.
+  ServerConn* take_reusable_conn();
+  void frame_for_fresh_conn();
   void abort(const char* termination);
   void close();
   void log_access();
@@ -175,6 +182,9 @@ class HttpSession final : public Session {
   bool replay_ok_ = false;
   bool retried_ = false;
   std::unique_ptr<HttpTx> tx_;
+  // Idle connections that carried this client's PROXY header (servers with proxyProtocol):
+  // reused only by this session, closed with it.
+  std::vector<uint64_t> private_conns_;
 
   // Timing (ms) and accounting for the access log.
   int64_t conn_start_ = 0;

@@ -78,6 +78,11 @@ void HttpSession::connect_next() {
     return;
   }
   for (;;) {
+    if (tx_->to_server_header_ > 0 && tx_->to_server_off_ == 0) {
+      // The header was for the connection that failed; the next one gets its own, if any.
+      tx_->to_server_.erase(0, tx_->to_server_header_);
+      tx_->to_server_header_ = 0;
+    }
     std::shared_ptr<Server> forced_before = tx_->forced_;
     Pick pick = pick_server(*tx_->pool_, engine_.now(), tx_->tried_, tx_->forced_, tx_->hash_key_);
     tx_->server_ = std::move(pick.server);
@@ -122,8 +127,7 @@ void HttpSession::connect_next() {
     }
     counted_on_server_ = true;
     leave_queue();  // a slot is taken: the wait, if any, is over
-    ServerConn* idle = retried_ ? nullptr : engine_.take_idle_conn(*tx_->server_, key_);
-    if (ServerConn* c = idle) {
+    if (ServerConn* c = retried_ ? nullptr : take_reusable_conn()) {
       conn_key_ = c->key;
       conn_reused_ = true;
       on_connected();
@@ -137,10 +141,27 @@ void HttpSession::connect_next() {
     }
     conn_key_ = c->key;
     conn_reused_ = false;
+    frame_for_fresh_conn();
     phase_deadline_ = engine_.now() + snapshot_->timeouts.connect_ms;
     if (c->connected) on_connected();
     return;
   }
+}
+
+ServerConn* HttpSession::take_reusable_conn() {
+  Server& s = *tx_->server_;
+  if (s.proxy_protocol != 0) return engine_.take_private_conn(private_conns_, s, key_);
+  return engine_.take_idle_conn(s, key_);
+}
+
+// A new connection to a server that wants the PROXY protocol starts with the header, in the
+// same write as the request head.
+void HttpSession::frame_for_fresh_conn() {
+  if (tx_->server_->proxy_protocol == 0 || tx_->to_server_off_ != 0) return;
+  std::string header;
+  append_proxy_header(header, *tx_->server_, nullptr, {});
+  tx_->to_server_.insert(0, header);
+  tx_->to_server_header_ = header.size();
 }
 
 // Every server that could take the request is at its maxconn: wait in the pool's queue (the
@@ -258,6 +279,7 @@ bool HttpSession::flush_to_server() {
   if (tx_->to_server_off_ == tx_->to_server_.size() && !replay_ok_) {
     tx_->to_server_.clear();
     tx_->to_server_off_ = 0;
+    tx_->to_server_header_ = 0;
   }
   last_activity_ = engine_.now();
   return true;

@@ -20,6 +20,8 @@
 #include "../lb/balancer.h"
 #include "../lb/ring.h"
 #include "../net/address.h"
+#include "../net/cidr.h"
+#include "../tls/client_hello.h"
 #include "shared.h"
 
 namespace epoxy {
@@ -37,6 +39,7 @@ struct ServerSpec {
   uint32_t maxconn = 0;  // 0: no limit
   AdminState admin = AdminState::Ready;
   bool check_up = true;  // the verdict of active health checks (run by the control plane)
+  uint8_t proxy_protocol = 0;  // PROXY header sent on each new connection: 0 none, 1 v1, 2 v2
 };
 
 // What a consistent-hash pool hashes.
@@ -74,11 +77,21 @@ struct ServerUpdate {
 
 enum class ListenerMode : uint8_t { Tcp = 0, Http = 1 };
 
-// One HTTP route: `host` empty (any), exact (lowercase) or a `*.suffix` wildcard; `path` a prefix.
+// One route. HTTP: `host` empty (any), exact (lowercase) or a `*.suffix` wildcard, `path` a
+// prefix. TCP: `host` is the SNI pattern (same forms), `alpn` a protocol the client must offer
+// (empty: any), `path` unused.
 struct RouteSpec {
   std::string host;
   std::string path;
+  std::string alpn;
   int32_t pool = -1;  // index into SnapshotSpec::pools
+};
+
+// Accepting the PROXY protocol from a load balancer in front (haproxy's accept-proxy).
+struct AcceptProxySpec {
+  bool enabled = false;
+  std::vector<Cidr> trusted;  // sources allowed to connect at all; empty: every source
+  uint32_t timeout_ms = 3000;  // the whole header must arrive within this
 };
 
 struct ListenerSpec {
@@ -88,9 +101,10 @@ struct ListenerSpec {
   int backlog = 4096;
   uint32_t maxconn = 0;  // 0: no limit
   ListenerMode mode = ListenerMode::Tcp;
-  int32_t pool = -1;  // TCP: index into SnapshotSpec::pools
-  std::vector<RouteSpec> routes;  // HTTP: first match wins
+  int32_t pool = -1;  // TCP: index into SnapshotSpec::pools; -1 when routed by `routes`
+  std::vector<RouteSpec> routes;  // HTTP, and TCP routed by SNI/ALPN: first match wins
   std::string congestion;  // TCP congestion control of client connections; empty: the system's
+  AcceptProxySpec accept_proxy;
 };
 
 struct Timeouts {
@@ -100,6 +114,7 @@ struct Timeouts {
   uint32_t server_ms = 30000;
   uint32_t tunnel_ms = 30000;
   uint32_t select_ms = 1000;
+  uint32_t inspect_ms = 5000;  // TCP listeners routed by SNI: how long to wait for a ClientHello
 };
 
 struct Tuning {
@@ -158,6 +173,7 @@ struct Server {
   uint32_t maxconn = 0;  // 0: no limit
   AdminState admin = AdminState::Ready;
   bool check_up = true;  // active health checks say up (or there are none)
+  uint8_t proxy_protocol = 0;  // as ServerSpec::proxy_protocol
   bool removed = false;
   std::shared_ptr<ServerShared> shared = std::make_shared<ServerShared>();  // active, ejection
   Pool* pool = nullptr;  // the pool that lists it; valid while !removed
@@ -234,6 +250,23 @@ inline const std::string& congestion_of(const Server& s) {
   return s.pool && !s.removed ? s.pool->congestion : system_default;
 }
 
+// What a listener's connections began with, before they were routed: the PROXY header
+// (acceptProxy) and the TLS ClientHello (TCP routes by SNI/ALPN). One count per outcome.
+struct PrefaceCounters {
+  uint64_t proxy_accepted = 0;   // a valid header carrying the client's address
+  uint64_t proxy_local = 0;      // a valid LOCAL / UNKNOWN header: the socket's addresses kept
+  uint64_t proxy_untrusted = 0;  // closed at accept: the source is not in `trusted`
+  uint64_t proxy_invalid = 0;    // missing, malformed or oversized header (or closed before it)
+  uint64_t proxy_timeouts = 0;   // the header did not arrive in time
+  uint64_t tls_sni = 0;          // a ClientHello with SNI
+  uint64_t tls_no_sni = 0;       // a ClientHello without SNI
+  uint64_t not_tls = 0;          // the first bytes were not a TLS handshake
+  uint64_t tls_malformed = 0;    // a TLS record, but a malformed or truncated hello
+  uint64_t tls_too_large = 0;    // a hello over the reader's bounds
+  uint64_t inspect_timeouts = 0;  // no complete hello within timeouts.inspect_ms
+  uint64_t no_route = 0;         // no route matched: closed
+};
+
 struct ListenerCounters {
   uint64_t accepted = 0;
   uint64_t active = 0;
@@ -242,6 +275,11 @@ struct ListenerCounters {
   std::array<uint64_t, 6> responses{};    // HTTP, by status class: [1] 1xx ... [5] 5xx, [0] none sent
   LatencyHistogram total_ms;              // HTTP: a request's first byte to its end
   TrafficCounters traffic;
+  PrefaceCounters preface;
+  // Rate limit of the warnings about rejected prefaces (one line per second per listener and
+  // thread, with the count of those not logged).
+  int64_t preface_log_at = 0;
+  uint64_t preface_unlogged = 0;
 };
 
 struct Listener {
@@ -261,19 +299,29 @@ struct Route {
   std::string host;  // "" any, "api.example.com" exact, ".example.com" for *.example.com
   bool wildcard = false;
   std::string path;
+  std::string alpn;  // TCP: a protocol the ClientHello must offer; "" any
   std::shared_ptr<Pool> pool;
+
+  bool host_matches(std::string_view normalized) const;
 };
+
+// What a ClientHello said (SNI, ALPN), for routing, the select hook and PROXY v2 TLVs.
+using TlsInfo = tls::ClientHello;
 
 struct ListenerRoute {
   std::string name;
   ListenerMode mode = ListenerMode::Tcp;
-  std::shared_ptr<Pool> pool;  // TCP
-  std::vector<Route> routes;   // HTTP
+  std::shared_ptr<Pool> pool;  // TCP without routes
+  std::vector<Route> routes;   // HTTP; TCP routed by SNI/ALPN
+  bool inspect = false;        // TCP: some route needs the ClientHello (SNI or ALPN)
+  AcceptProxySpec accept_proxy;
   std::shared_ptr<ListenerCounters> counters;
   std::shared_ptr<ListenerShared> shared;
 
   // First route matching a normalized host and a path, or null (404).
   const Route* match(std::string_view host, std::string_view path) const;
+  // TCP: first route matching what the ClientHello said (null: none seen), or null (closed).
+  const Route* match_tls(const TlsInfo* tls) const;
 };
 
 struct Snapshot {

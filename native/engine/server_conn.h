@@ -21,6 +21,9 @@ struct ServerConn {
   bool connected = false;
   int64_t idle_deadline = 0;
   uint32_t requests = 0;  // requests served on it so far
+  // It began with one client's PROXY header: only that client connection may reuse it, so it
+  // idles in its session's list, never in the server's.
+  bool private_ = false;
 };
 
 // Keys of server connections carry this bit, so one epoll tag serves both kinds of server fds.

@@ -25,6 +25,8 @@ Session::Session(Engine& engine, uint64_t key, std::shared_ptr<const Snapshot> s
       listener_shared_(snapshot_->listeners[listener_index].shared),
       peer_(peer) {
   client_.fd = std::move(client);
+  accepted_at_ = engine_.now();
+  awaiting_proxy_ = listener().accept_proxy.enabled;
   ++listener_counters_->accepted;
   ++listener_counters_->active;
   ++engine_.totals().accepted;

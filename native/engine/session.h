@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../core/fd.h"
+#include "../proxyproto/proxy_protocol.h"
 #include "model.h"
 
 namespace epoxy {
@@ -37,6 +38,7 @@ class Session {
 
   uint64_t key() const { return key_; }
   bool closed() const { return closed_; }
+  // The client: the socket's peer, or the source an accepted PROXY header gave.
   const SockAddr& peer() const { return peer_; }
   const Snapshot& snapshot() const { return *snapshot_; }
   uint32_t listener_index() const { return listener_index_; }
@@ -86,6 +88,24 @@ class Session {
   bool queue_expired() const;
   int64_t queue_deadline() const;
 
+  // ---- the preface: what a connection begins with before it is routed (preface.cc) ----
+  const ListenerRoute& listener() const { return snapshot_->listeners[listener_index_]; }
+  // Whether the listener expects a PROXY header and it has not been read yet.
+  bool awaiting_proxy() const { return awaiting_proxy_; }
+  int64_t proxy_deadline() const { return accepted_at_ + listener().accept_proxy.timeout_ms; }
+  // Looks for the PROXY header at the start of `data` (every client byte read so far). Done:
+  // the client's address is the header's from now on and `consumed` its length. NeedMore:
+  // wait (the caller enforces proxy_deadline()). Invalid/TooLarge: counted and logged; the
+  // caller closes the connection without sending anything anywhere.
+  proxyproto::ParseStatus take_proxy_header(std::string_view data, size_t& consumed);
+  // Counts and logs (one line per second per listener) a connection refused for its preface.
+  void note_refused_preface(const char* msg, uint64_t& counter, const std::string& detail = {});
+  // The address the client connected to: the socket's, or the one an accepted header gave.
+  const SockAddr& local_address();
+  // Appends the PROXY header `server` wants on a new connection (none: nothing): the client's
+  // address and the one it connected to; v2 also the SNI (AUTHORITY) and ALPN TLVs.
+  void append_proxy_header(std::string& out, const Server& server, const TlsInfo* tls, std::string_view alpn);
+
   Engine& engine_;
   uint64_t key_;
   std::shared_ptr<const Snapshot> snapshot_;
@@ -97,6 +117,8 @@ class Session {
   Endpoint client_;
   uint32_t select_token_ = 0;
   int64_t queued_since_ = 0;  // 0: this transaction never waited for a server
+  int64_t accepted_at_ = 0;
+  bool awaiting_proxy_ = false;
 
  private:
   Pool* queued_pool_ = nullptr;  // counted in its PoolShared::waiting while set
@@ -104,6 +126,8 @@ class Session {
   uint64_t queue_seq_ = 0;  // arrival order of this transaction's wait (PoolShared::next_seq)
   uint32_t wait_for_ = 0;   // the server it waits for, 0: any
   bool closed_ = false;
+  SockAddr local_;
+  bool local_known_ = false;
 };
 
 struct Pick {

@@ -16,6 +16,15 @@ void write_histogram(JsonWriter& w, std::string_view key, const LatencyHistogram
   w.end_array().field("sumMs", h.sum_ms).end_object();
 }
 
+// Outcomes of the PROXY header and the ClientHello, by listener.
+void write_preface(JsonWriter& w, const PrefaceCounters& p) {
+  w.key("proxy").begin_object().field("accepted", p.proxy_accepted).field("local", p.proxy_local);
+  w.field("untrusted", p.proxy_untrusted).field("invalid", p.proxy_invalid).field("timeouts", p.proxy_timeouts).end_object();
+  w.key("tls").begin_object().field("sni", p.tls_sni).field("noSni", p.tls_no_sni).field("notTls", p.not_tls);
+  w.field("malformed", p.tls_malformed).field("tooLarge", p.tls_too_large).field("timeouts", p.inspect_timeouts);
+  w.field("noRoute", p.no_route).end_object();
+}
+
 void write_traffic(JsonWriter& w, const TrafficCounters& t) {
   w.field("bytesIn", t.bytes_in)
       .field("bytesOut", t.bytes_out)
@@ -64,6 +73,7 @@ std::string Engine::stats_json() const {
     w.end_object();
     write_histogram(w, "totalMs", c.total_ms);
     write_traffic(w, c.traffic);
+    write_preface(w, c.preface);
     w.end_object();
   }
   w.end_array();

@@ -14,6 +14,9 @@ namespace epoxy {
 namespace {
 // Bytes one channel may read per turn before the loop serves other sessions.
 constexpr size_t kReadBudget = 1u << 20;
+// Most client bytes read before routing: a PROXY header and a ClientHello at their bounds.
+constexpr size_t kMaxPreface = proxyproto::kMaxV2Bytes + tls::kMaxInputBytes;
+constexpr size_t kPrefaceRead = 4096;  // per recv: a typical hello (0.5–2 KiB) in one call
 
 uint64_t written(const ChannelTraffic& t) { return t.bytes_spliced + t.bytes_copied; }
 
@@ -31,12 +34,144 @@ TcpSession::TcpSession(Engine& engine, uint64_t key, std::shared_ptr<const Snaps
 TcpSession::~TcpSession() { close(); }
 
 void TcpSession::start() {
+  if (!awaiting_proxy_ && !listener().inspect) {
+    route();
+    return;
+  }
+  // Nothing is read speculatively: the epoll registration reports bytes already queued, and
+  // a read now would cost an EAGAIN for clients that have not sent yet.
+  state_ = State::Inspecting;
+  if (listener().inspect) hello_ = std::make_unique<tls::ClientHelloReader>();
+  phase_deadline_ = awaiting_proxy_ ? proxy_deadline() : engine_.now() + snapshot_->timeouts.inspect_ms;
+  arm_timer();
+}
+
+void TcpSession::read_preface() {
+  while (state_ == State::Inspecting && client_.readable && head_.size() < kMaxPreface) {
+    size_t want = std::min(kPrefaceRead, kMaxPreface - head_.size());
+    size_t had = head_.size();
+    head_.resize(had + want);
+    ssize_t n = ::recv(client_.fd.get(), &head_[had], want, 0);
+    head_.resize(had + (n > 0 ? static_cast<size_t>(n) : 0));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        client_.readable = false;
+        break;
+      }
+      abort(errno);
+      return;
+    }
+    if (n == 0) {
+      client_eof_ = true;
+      client_.readable = false;
+    } else if (static_cast<size_t>(n) < want && !client_.fin) {
+      client_.readable = false;  // a short read drained the socket
+    }
+    head_client_bytes_ = head_.size();
+    advance_preface();
+  }
+  if (state_ == State::Inspecting && client_eof_) advance_preface();
+}
+
+void TcpSession::advance_preface() {
+  if (awaiting_proxy_) {
+    size_t used = 0;
+    proxyproto::ParseStatus st = take_proxy_header(head_, used);
+    if (st == proxyproto::ParseStatus::NeedMore) {
+      if (client_eof_) {
+        note_refused_preface("connection closed before its PROXY header ended; closing",
+                             listener_counters_->preface.proxy_invalid);
+        close();
+      }
+      return;
+    }
+    if (st != proxyproto::ParseStatus::Done) {
+      close();
+      return;
+    }
+    head_.erase(0, used);
+    head_client_bytes_ = head_.size();
+    if (!hello_) {
+      route();
+      return;
+    }
+    phase_deadline_ = engine_.now() + snapshot_->timeouts.inspect_ms;
+    arm_timer();
+  }
+  if (!hello_) return;
+  if (hello_fed_ < head_.size()) {
+    hello_->feed(reinterpret_cast<const uint8_t*>(head_.data()) + hello_fed_, head_.size() - hello_fed_);
+    hello_fed_ = head_.size();
+  }
+  if (hello_->status() == tls::HelloStatus::NeedMore && !client_eof_) return;
+  hello_verdict(hello_->status());
+}
+
+void TcpSession::hello_verdict(tls::HelloStatus status) {
+  PrefaceCounters& c = listener_counters_->preface;
+  switch (status) {
+    case tls::HelloStatus::Done:
+      tls_ = hello_->hello();
+      tls_seen_ = true;
+      ++(tls_.has_sni ? c.tls_sni : c.tls_no_sni);
+      break;
+    case tls::HelloStatus::NotTls:
+      ++c.not_tls;
+      break;
+    case tls::HelloStatus::TooLarge:
+      ++c.tls_too_large;
+      break;
+    case tls::HelloStatus::Malformed:
+    case tls::HelloStatus::NeedMore:  // the client ended its stream inside the hello
+      ++c.tls_malformed;
+      break;
+  }
+  hello_.reset();
+  route();
+}
+
+void TcpSession::preface_timed_out() {
+  if (awaiting_proxy_) {
+    note_refused_preface("no PROXY header within the timeout; closing", listener_counters_->preface.proxy_timeouts);
+    close();
+    return;
+  }
+  ++listener_counters_->preface.inspect_timeouts;
+  hello_.reset();
+  route();  // what was read goes to the route for connections without a hello
+}
+
+void TcpSession::route() {
+  const ListenerRoute& l = listener();
+  if (!l.routes.empty()) {
+    const Route* r = l.match_tls(tls_seen_ ? &tls_ : nullptr);
+    if (!r) {
+      note_refused_preface("no route matches the connection; closing", listener_counters_->preface.no_route,
+                           tls_seen_ && tls_.has_sni ? "sni " + tls_.sni : std::string("no sni"));
+      close();
+      return;
+    }
+    route_pool_ = r->pool;
+    route_alpn_ = r->alpn;
+  }
   if (!snapshot_->select_hook) {
     begin_connect(nullptr, nullptr);
     return;
   }
+  park_for_hook();
+}
+
+void TcpSession::park_for_hook() {
   state_ = State::Selecting;
-  select_token_ = engine_.park_for_select(*this);
+  if (tls_seen_) {
+    std::string alpn;
+    for (const std::string& a : tls_.alpn) alpn.append(a).push_back('\0');
+    std::string_view parts[2] = {tls_.sni, alpn};
+    select_token_ = engine_.park_for_select(*this, parts, 2);
+  } else {
+    select_token_ = engine_.park_for_select(*this);
+  }
   // The JS side applies the hook timeout itself and answers with a fallback; this later
   // deadline only matters when the JS thread is too busy to answer at all.
   phase_deadline_ = engine_.now() + snapshot_->timeouts.select_ms + 250;
@@ -50,7 +185,7 @@ void TcpSession::on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> s
 }
 
 void TcpSession::begin_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced) {
-  pool_ = pool ? std::move(pool) : snapshot_->listeners[listener_index_].pool;
+  pool_ = pool ? std::move(pool) : route_pool_ ? route_pool_ : listener().pool;
   forced_ = std::move(forced);
   ++pool_->sessions;
   ++pool_->active;
@@ -115,10 +250,13 @@ void TcpSession::on_dequeue() {
   if (state_ == State::Queued) try_connect();
 }
 
-// Only the client address is known in TCP mode; other hash keys fall back to round robin.
+// TCP mode knows the client address and, from a ClientHello, the SNI (hashed as the host);
+// other hash keys fall back to round robin.
 std::string TcpSession::hash_key() const {
-  if (pool_->balance != lb::Algorithm::Hash || pool_->hash_key != HashKey::Client) return {};
-  return peer_.host();
+  if (pool_->balance != lb::Algorithm::Hash) return {};
+  if (pool_->hash_key == HashKey::Client) return peer_.host();
+  if (pool_->hash_key == HashKey::Host && tls_seen_ && tls_.has_sni) return tls_.sni;
+  return {};
 }
 
 void TcpSession::note_connect_failure(int err) {
@@ -158,13 +296,69 @@ void TcpSession::finish_connect() {
   ++server_->sessions;
   last_activity_ = engine_.now();
   arm_timer();  // the idle deadline may be sooner than the connect deadline still scheduled
+  prepare_head();
   run();
+}
+
+// The PROXY header this server wants goes in front of the bytes already read; when none were
+// read but the client has sent some, one read now lets them leave in the same write.
+void TcpSession::prepare_head() {
+  std::string header;
+  append_proxy_header(header, *server_, tls_seen_ ? &tls_ : nullptr,
+                      !route_alpn_.empty() ? std::string_view(route_alpn_)
+                      : tls_seen_ && !tls_.alpn.empty() ? std::string_view(tls_.alpn.front())
+                                                        : std::string_view());
+  if (header.empty()) return;
+  if (head_.empty() && client_.readable && !client_eof_) {
+    char buf[kPrefaceRead];
+    ssize_t n = ::recv(client_.fd.get(), buf, sizeof buf, 0);
+    if (n > 0) {
+      head_.assign(buf, static_cast<size_t>(n));
+      head_client_bytes_ = head_.size();
+      if (static_cast<size_t>(n) < sizeof buf && !client_.fin) client_.readable = false;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      client_.readable = false;
+    }
+    // 0 or an error: the channel reads it again and handles it.
+  }
+  head_.insert(0, header);
+}
+
+bool TcpSession::flush_head() {
+  while (head_off_ < head_.size() && server_conn_.writable) {
+    size_t left = head_.size() - head_off_;
+    ssize_t n = ::send(server_conn_.fd.get(), head_.data() + head_off_, left, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        server_conn_.writable = false;
+        break;
+      }
+      abort(errno);
+      return false;
+    }
+    head_off_ += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < left) server_conn_.writable = false;
+  }
+  if (head_off_ < head_.size()) return true;
+  ChannelTraffic up;
+  up.bytes_in = head_client_bytes_;
+  up.bytes_copied = head_.size();
+  account(up, ChannelTraffic{});
+  std::string().swap(head_);
+  head_off_ = 0;
+  head_client_bytes_ = 0;
+  // A client that ended its stream while inspected: the channel reads the end again.
+  if (client_eof_) client_.readable = true;
+  return true;
 }
 
 void TcpSession::on_client_event(uint32_t events) {
   client_.note(events);
   if (state_ == State::Established) {
     run();
+  } else if (state_ == State::Inspecting && !client_.hangup) {
+    read_preface();
   } else if (client_.hangup && state_ != State::Closed) {
     abort(ECONNRESET);  // reset before a server was even chosen or reached
   }
@@ -187,14 +381,17 @@ void TcpSession::on_server_event(uint32_t events) {
 
 void TcpSession::run() {
   if (state_ != State::Established) return;
+  if (!head_.empty() && !flush_head()) return;
+  bool head_pending = !head_.empty();
   ChannelTraffic tu;
   ChannelTraffic td;
   // When one direction is already finished, the other's end closes the session: close() sends
   // the FIN itself and a shutdown(SHUT_WR) first would be a wasted syscall.
   up_.set_shutdown_at_end(!down_.finished());
   down_.set_shutdown_at_end(!up_.finished());
-  PumpResult ru = up_.pump(client_.fd.get(), client_.readable, client_.fin, server_conn_.fd.get(), server_conn_.writable,
-                           kReadBudget, tu);
+  PumpResult ru = head_pending ? PumpResult::Idle
+                               : up_.pump(client_.fd.get(), client_.readable, client_.fin, server_conn_.fd.get(),
+                                          server_conn_.writable, kReadBudget, tu);
   PumpResult rd = PumpResult::Idle;
   if (ru != PumpResult::Error) {
     rd = down_.pump(server_conn_.fd.get(), server_conn_.readable, server_conn_.fin, client_.fd.get(), client_.writable, kReadBudget,
@@ -247,6 +444,7 @@ int64_t TcpSession::deadline() const {
   switch (state_) {
     case State::Queued:
       return queue_deadline();
+    case State::Inspecting:
     case State::Selecting:
     case State::Connecting:
       return phase_deadline_;
@@ -266,6 +464,9 @@ void TcpSession::on_timer() {
     return;
   }
   switch (state_) {
+    case State::Inspecting:
+      preface_timed_out();
+      return;
     case State::Selecting:
       ++engine_.totals().select_timeouts;
       engine_.parked_.erase(select_token_);
