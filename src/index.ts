@@ -17,8 +17,10 @@ export type {
   HealthCheckConfig,
   HttpListenerConfig,
   HttpRequestInfo,
+  AcceptProxyConfig,
   ListenerConfig,
   PassiveHealthConfig,
+  ProxyProtocolVersion,
   PoolConfig,
   PoolView,
   QueueConfig,
@@ -29,6 +31,9 @@ export type {
   ServerConfig,
   ServerState,
   TcpListenerConfig,
+  TcpPoolListenerConfig,
+  TcpRouteConfig,
+  TcpRoutedListenerConfig,
   TimeoutsConfig,
 } from './config/types.js';
 export { ConfigError } from './config/errors.js';
@@ -36,4 +41,13 @@ export { resolveConfig } from './config/validate.js';
 export { loadConfigFile } from './config/load.js';
 export { Proxy } from './proxy.js';
 export type { AddServerOptions, PoolHandle, ProxyEvents, ProxyOptions, ReloadOptions, ServerEvent, ServerInfo, StopOptions } from './proxy.js';
-export type { ListenerStats, PoolStats, ProxyStats, ServerStateName, ServerStats, TrafficStats } from './stats.js';
+export type {
+  ListenerStats,
+  PoolStats,
+  ProxyHeaderStats,
+  ProxyStats,
+  ServerStateName,
+  ServerStats,
+  TlsInspectStats,
+  TrafficStats,
+} from './stats.js';

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 /** AdminState in native/engine/model.h. */
 export const ADMIN = { ready: 0, drain: 1, maint: 2 } as const;
+export const PROXY_PROTOCOL = { none: 0, v1: 1, v2: 2 } as const;
 /** lb::Algorithm in native/lb/balancer.h. */
 export const BALANCE = { roundrobin: 0, leastconn: 1, p2c: 2, hash: 3 } as const;
 /** HashKey in native/engine/model.h. */
@@ -24,6 +25,8 @@ export interface NativeServerSpec {
   admin: number;
   /** The verdict of active health checks. */
   up: boolean;
+  /** A PROXY_PROTOCOL value: the header sent on each new connection. */
+  proxyProtocol: number;
 }
 
 /** Fields of a running server to change; omitted ones stay. */
@@ -55,17 +58,27 @@ export interface NativePoolSpec {
 }
 
 export interface NativeRouteSpec {
-  /** '' any, exact lowercase host, or `*.suffix`. */
+  /** '' any, exact lowercase host (the SNI name on TCP listeners), or `*.suffix`. */
   host: string;
-  /** '' any, or a path prefix. */
+  /** '' any, or a path prefix (HTTP). */
   path: string;
+  /** '' any, or an ALPN protocol the ClientHello must offer (TCP). */
+  alpn: string;
   /** Index into NativeSnapshotSpec.pools. */
   pool: number;
 }
 
 /** `congestion`: TCP congestion control of client connections; '' the system's. */
-export type NativeListenerSpec = { name: string; bind: string; backlog: number; maxconn: number; congestion: string } & (
-  | { mode: 'tcp'; /** Index into NativeSnapshotSpec.pools. */ pool: number }
+export type NativeListenerSpec = {
+  name: string;
+  bind: string;
+  backlog: number;
+  maxconn: number;
+  congestion: string;
+  /** Absent: no PROXY header expected. `trusted` empty: every source. */
+  acceptProxy?: { trusted: string[]; timeoutMs: number };
+} & (
+  | { mode: 'tcp'; /** Index into NativeSnapshotSpec.pools; absent when routed. */ pool?: number; routes?: NativeRouteSpec[] }
   | { mode: 'http'; routes: NativeRouteSpec[] }
 );
 
@@ -79,6 +92,7 @@ export interface NativeSnapshotSpec {
     serverMs: number;
     tunnelMs: number;
     selectMs: number;
+    inspectMs: number;
   };
   tuning: {
     pipeSize: number;

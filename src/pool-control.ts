@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 
 import { isIPLiteral, normalizeAddress, parseAddress } from './config/address.js';
-import type { PoolView, ServerState } from './config/types.js';
+import { serverProxyProtocol } from './config/preface-config.js';
+import type { PoolView, ProxyProtocolVersion, ServerState } from './config/types.js';
 import type { HealthChange } from './health/active.js';
 import type { PoolHealthChecks } from './health/pools.js';
 import { ADMIN, TARGET_POOL, TARGET_SERVER, type NativeEngine } from './native.js';
@@ -30,6 +31,8 @@ export interface AddServerOptions {
   maxconn?: number;
   /** Default `ready`. */
   state?: ServerState;
+  /** The PROXY protocol header sent to it; `false`: none. Default: the pool's `proxyProtocol`. */
+  proxyProtocol?: ProxyProtocolVersion | false;
 }
 
 /**
@@ -157,7 +160,20 @@ export class PoolControl {
     const state = options.state ?? 'ready';
     if (!(state in ADMIN)) throw new RangeError(`pool "${model.name}": state must be ready, drain or maint, got ${String(state)}`);
     if (model.servers.some((s) => s.address === normalized)) throw new Error(`pool "${model.name}" already has server ${normalized}`);
-    const server: ServerModel = { uid: this.#c.pools.newUid(), address: normalized, weight, maxconn, admin: state, up: true, ejected: false };
+    if (options.proxyProtocol !== undefined && options.proxyProtocol !== false && !['v1', 'v2'].includes(options.proxyProtocol)) {
+      throw new RangeError(`pool "${model.name}": proxyProtocol must be "v1", "v2" or false, got ${String(options.proxyProtocol)}`);
+    }
+    const proxyProtocol = serverProxyProtocol(options.proxyProtocol, model.config.proxyProtocol ?? undefined);
+    const server: ServerModel = {
+      uid: this.#c.pools.newUid(),
+      address: normalized,
+      weight,
+      maxconn,
+      admin: state,
+      up: true,
+      ejected: false,
+      proxyProtocol,
+    };
     this.#c.engine.addServer(model.uid, serverSpec(server));
     model.servers.push(server);
     model.ring = undefined;

@@ -6,8 +6,8 @@
  * hash ring, and matches a reloaded config to the running model (pools by name, servers by
  * address) so that uids, the engine's counters and run-time state survive a reload.
  */
-import type { HashKey, ResolvedPool, ServerState } from './config/types.js';
-import { ADMIN, BALANCE, HASH_KEY, native, type NativeHashRing, type NativePoolSpec, type NativeServerSpec } from './native.js';
+import type { HashKey, ProxyProtocolVersion, ResolvedPool, ServerState } from './config/types.js';
+import { ADMIN, BALANCE, HASH_KEY, PROXY_PROTOCOL, native, type NativeHashRing, type NativePoolSpec, type NativeServerSpec } from './native.js';
 import type { ServerStateName } from './stats.js';
 
 export interface ServerModel {
@@ -20,6 +20,8 @@ export interface ServerModel {
   up: boolean;
   /** Passive health: the engine ejected it for a while. */
   ejected: boolean;
+  /** The PROXY protocol header sent on each new connection; null: none. */
+  readonly proxyProtocol: ProxyProtocolVersion | null;
 }
 
 export interface PoolModel {
@@ -66,6 +68,7 @@ export class PoolRegistry {
           admin: s.state ?? kept?.admin ?? 'ready',
           up: config.health ? (kept?.up ?? true) : true,
           ejected: kept?.ejected ?? false,
+          proxyProtocol: s.proxyProtocol,
         };
       });
       next.set(config.name, { uid: old?.uid ?? take(), name: config.name, config, servers, ring: undefined });
@@ -120,7 +123,15 @@ export class PoolRegistry {
 }
 
 export function serverSpec(s: ServerModel): NativeServerSpec {
-  return { uid: s.uid, address: s.address, weight: s.weight, maxconn: s.maxconn, admin: ADMIN[s.admin], up: s.up };
+  return {
+    uid: s.uid,
+    address: s.address,
+    weight: s.weight,
+    maxconn: s.maxconn,
+    admin: ADMIN[s.admin],
+    up: s.up,
+    proxyProtocol: PROXY_PROTOCOL[s.proxyProtocol ?? 'none'],
+  };
 }
 
 function poolSpec(p: PoolModel): NativePoolSpec {

@@ -11,7 +11,7 @@ import type { ConfigIssue, EpoxyConfig, ResolvedConfig, ResolvedEngine, Resolved
 import { resolveConfig } from './config/validate.js';
 import { AccessLog, type AccessLogSwitch } from './log/access.js';
 import { createLogger } from './log/logger.js';
-import { SELECT_RECORD, native, type NativeEngine, type NativeEventBatch, type NativeSnapshotSpec } from './native.js';
+import { SELECT_RECORD, native, type NativeEngine, type NativeEventBatch, type NativeListenerSpec, type NativeSnapshotSpec } from './native.js';
 import type { AdminHost } from './admin/host.js';
 import { AdminSlot, type AdminMove } from './admin/slot.js';
 import { PoolHealthChecks } from './health/pools.js';
@@ -333,7 +333,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     return new SelectDispatcher(
       config.select,
       config.timeouts.selectMs,
-      () => this.#config.listeners.map((l) => l.name),
+      () => this.#config.listeners,
       { resolve: (result) => this.#control.resolveTarget(result), pool: (name) => this.#control.view(name) },
       (pairs) => this.#engine.selectReply(pairs),
       this.#logger,
@@ -343,11 +343,22 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #compile(c: ResolvedConfig, plan: PoolPlan): NativeSnapshotSpec {
     const poolIndex = new Map(c.pools.map((p, i) => [p.name, i]));
     return {
-      listeners: c.listeners.map((l) => {
-        const base = { name: l.name, bind: l.bind, backlog: l.backlog, maxconn: l.maxconn, congestion: l.congestion };
-        if (l.mode === 'tcp') return { ...base, mode: 'tcp' as const, pool: poolIndex.get(l.pool) ?? 0 };
-        const routes = l.routes.map((r) => ({ host: r.host, path: r.path, pool: poolIndex.get(r.pool) ?? 0 }));
-        return { ...base, mode: 'http' as const, routes };
+      listeners: c.listeners.map((l): NativeListenerSpec => {
+        const base = {
+          name: l.name,
+          bind: l.bind,
+          backlog: l.backlog,
+          maxconn: l.maxconn,
+          congestion: l.congestion,
+          ...(l.acceptProxy ? { acceptProxy: l.acceptProxy } : {}),
+        };
+        if (l.mode === 'tcp') {
+          if (l.routes.length === 0) return { ...base, mode: 'tcp', pool: poolIndex.get(l.pool) ?? 0 };
+          const routes = l.routes.map((r) => ({ host: r.sni, path: '', alpn: r.alpn, pool: poolIndex.get(r.pool) ?? 0 }));
+          return { ...base, mode: 'tcp', routes };
+        }
+        const routes = l.routes.map((r) => ({ host: r.host, path: r.path, alpn: '', pool: poolIndex.get(r.pool) ?? 0 }));
+        return { ...base, mode: 'http', routes };
       }),
       pools: this.#pools.specs(plan.pools),
       timeouts: {
@@ -357,6 +368,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         serverMs: c.timeouts.serverMs,
         tunnelMs: c.timeouts.tunnelMs,
         selectMs: c.timeouts.selectMs,
+        inspectMs: c.timeouts.inspectMs,
       },
       tuning: tuningOf(c.engine),
       selectHook: c.select !== undefined,

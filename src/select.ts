@@ -31,6 +31,14 @@ function requestInfo(strings: readonly string[], at: number): HttpRequestInfo {
   };
 }
 
+/** What a ClientHello said: the SNI ('' for none) and the ALPN protocols, each ended by NUL. */
+function tlsInfo(strings: readonly string[], at: number): NonNullable<SelectContext['tls']> {
+  const sni = strings[at] ?? '';
+  const alpn = (strings[at + 1] ?? '').split('\0');
+  alpn.pop();  // after the last NUL
+  return sni === '' ? { alpn } : { sni, alpn };
+}
+
 /** Field lines of a head the engine already validated: `name: value` per CRLF-ended line. */
 function parseHeaderFields(head: string): Record<string, string> {
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
@@ -79,7 +87,7 @@ export class SelectDispatcher {
   constructor(
     private readonly hook: SelectHook,
     private readonly timeoutMs: number,
-    private readonly listenerNames: () => readonly string[],
+    private readonly listeners: () => ReadonlyArray<{ name: string; mode: 'tcp' | 'http' }>,
     private readonly targets: SelectTargets,
     private readonly send: (pairs: Uint32Array) => void,
     private readonly logger: Logger,
@@ -87,18 +95,21 @@ export class SelectDispatcher {
 
   /** Handles one batch of select records from the engine. */
   dispatch(records: Uint32Array, addresses: readonly string[], requests: readonly string[] = []): void {
-    const names = this.listenerNames();
+    const listeners = this.listeners();
     let pending: Array<{ token: number; ctx: SelectContext; settled: boolean }> = [];
     for (let i = 0; i + SELECT_RECORD <= records.length; i += SELECT_RECORD) {
       const token = records[i]!;
       const ctx: SelectContext = {
-        listener: names[records[i + 1]!] ?? '',
+        listener: listeners[records[i + 1]!]?.name ?? '',
         clientAddress: addresses[records[i + 2]!] ?? '',
         clientPort: records[i + 3]!,
         pool: this.#poolView,
       };
       const req = records[i + 4]!;
-      if (req !== NO_REQUEST) ctx.request = requestInfo(requests, req);
+      if (req !== NO_REQUEST) {
+        if (listeners[records[i + 1]!]?.mode === 'tcp') ctx.tls = tlsInfo(requests, req);
+        else ctx.request = requestInfo(requests, req);
+      }
       const entry = { token, ctx, settled: false };
       if (this.#start(entry)) pending.push(entry);
     }

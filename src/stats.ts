@@ -37,6 +37,40 @@ export interface ListenerStats extends TrafficStats {
   responses: { none: number; '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
   /** HTTP: from a request's first byte to its end (response sent or connection cut). */
   totalMs: LatencyHistogram;
+  /** `acceptProxy`: how the connections' PROXY headers went. */
+  proxy: ProxyHeaderStats;
+  /** TCP listeners routed by SNI/ALPN: what the connections' first bytes were. */
+  tls: TlsInspectStats;
+}
+
+export interface ProxyHeaderStats {
+  /** Valid headers carrying the client's address. */
+  accepted: number;
+  /** Valid LOCAL (v2) or UNKNOWN (v1) headers: the connection's own addresses kept. */
+  local: number;
+  /** Connections closed at accept: the source is not in `acceptProxy.trusted`. */
+  untrusted: number;
+  /** Missing, malformed or oversized headers (or closed before the header ended): closed. */
+  invalid: number;
+  /** No whole header within `acceptProxy.timeoutMs`: closed. */
+  timeouts: number;
+}
+
+export interface TlsInspectStats {
+  /** ClientHellos with an SNI name. */
+  sni: number;
+  /** ClientHellos without one. */
+  noSni: number;
+  /** Connections whose first bytes were not a TLS handshake (plain text, SSLv2). */
+  notTls: number;
+  /** A TLS record, but a malformed or truncated ClientHello. */
+  malformed: number;
+  /** A ClientHello over 16 KiB of handshake (24 KiB of records). */
+  tooLarge: number;
+  /** No whole ClientHello within `timeouts.inspectMs`. */
+  timeouts: number;
+  /** Connections no route matched: closed. */
+  noRoute: number;
 }
 
 /**

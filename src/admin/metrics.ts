@@ -17,6 +17,8 @@ type Read = (s: ProxyStats) => Iterable<Sample>;
 
 const SERVER_STATES: readonly ServerStateName[] = ['up', 'drain', 'maint', 'down', 'ejected'];
 const RESPONSE_CLASSES = ['none', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+const PROXY_OUTCOMES = ['accepted', 'local', 'untrusted', 'invalid', 'timeouts'] as const;
+const TLS_OUTCOMES = ['sni', 'noSni', 'notTls', 'malformed', 'tooLarge', 'timeouts', 'noRoute'] as const;
 
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -172,6 +174,12 @@ function defineMetrics(m: ProxyMetrics): void {
   m.counter('epoxy_listener_bytes_total', 'Bytes received from (in) and sent to (out) clients.', [...L, 'direction'], bytes(listeners));
   m.histogram('epoxy_listener_request_seconds', 'HTTP: from a request\'s first byte to its end (response sent or connection cut).', L, function* (s) {
     for (const [labels, l] of listeners(s)) yield [labels, l.totalMs];
+  });
+  m.counter('epoxy_listener_proxy_headers_total', 'acceptProxy: PROXY headers by outcome (untrusted, invalid and timeouts are closed).', [...L, 'outcome'], function* (s) {
+    for (const [labels, l] of listeners(s)) for (const o of PROXY_OUTCOMES) yield [{ ...labels, outcome: o }, l.proxy[o]];
+  });
+  m.counter('epoxy_listener_tls_inspections_total', 'TCP routes by SNI/ALPN: what connections began with (noRoute: closed).', [...L, 'outcome'], function* (s) {
+    for (const [labels, l] of listeners(s)) for (const o of TLS_OUTCOMES) yield [{ ...labels, outcome: o }, l.tls[o]];
   });
 
   // ---- pools ----

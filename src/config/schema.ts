@@ -36,11 +36,18 @@ const congestionError = (iss: { input?: unknown }) =>
   `must be a TCP congestion control name such as "cubic" (sysctl net.ipv4.tcp_available_congestion_control lists them), got ${describe(iss.input)}`;
 const congestion = z.string({ error: congestionError }).regex(CONGESTION_NAME, { error: congestionError }).optional();
 
+const proxyProtocolVersion = z.enum(['v1', 'v2'], { error: expecting('"v1" or "v2"') });
+
 const serverObject = z.strictObject({
   address,
   weight: intIn(1, 256).optional(),
   maxconn,
   state: z.enum(['ready', 'drain', 'maint'], { error: expecting('"ready", "drain" or "maint"') }).optional(),
+  proxyProtocol: z
+    .union([z.literal('v1'), z.literal('v2'), z.literal(false)], {
+      error: (iss) => `must be "v1", "v2" or false (none), got ${describe(iss.input)}`,
+    })
+    .optional(),
 });
 
 // A union of a string and an object: zod reports the branch that matches the value's type, so
@@ -118,6 +125,7 @@ export const poolSchema = z.strictObject(
     health: healthSchema.optional(),
     passive: passive.optional(),
     congestion,
+    proxyProtocol: proxyProtocolVersion.optional(),
   },
   { error: expecting('a pool object like { servers: ["127.0.0.1:9001"] }') },
 );
@@ -131,18 +139,52 @@ const routeSchema = z.strictObject(
   { error: expecting('a route object like { pool: "web" }') },
 );
 
+// Whether a TCP route's sni is a host pattern and its pool exists are meaning checks (validate.ts).
+const tcpRouteSchema = z.strictObject(
+  {
+    sni: z.string({ error: expecting('an SNI name or "*.example.com" pattern') }).optional(),
+    alpn: z
+      .string({ error: expecting('an ALPN protocol name like "h2"') })
+      .min(1, { error: 'must not be empty (leave alpn out to match any)' })
+      .max(255, { error: 'must be at most 255 bytes (an ALPN protocol name)' })
+      .optional(),
+    pool: nonEmpty('the name of a pool'),
+  },
+  { error: expecting('a route object like { sni: "api.example.com", pool: "api" }') },
+);
+
+// Whether each trusted entry is an address or range is a meaning check (validate.ts).
+const acceptProxyObject = z.strictObject(
+  {
+    trusted: z
+      .array(z.string({ error: expecting('an address or range string like "10.0.0.0/8"') }), {
+        error: expecting('a list of addresses or ranges like ["10.0.0.0/8", "127.0.0.1"]'),
+      })
+      .min(1, { error: 'must list at least one address or range (acceptProxy: true trusts every source)' }),
+    timeoutMs: millis,
+  },
+  { error: expecting('an object like { trusted: ["10.0.0.0/8"] }') },
+);
+
+const acceptProxy = z.union([z.literal(true), acceptProxyObject], {
+  error: (iss) => `must be true (trust every source) or an object like { trusted: ["10.0.0.0/8"] }, got ${describe(iss.input)}`,
+});
+
 const listenerBase = {
   name: nonEmpty('a listener name'),
   bind: address,
   backlog: intIn(1, 65535).optional(),
   maxconn,
   congestion,
+  acceptProxy: acceptProxy.optional(),
 };
 
+// `pool` or `routes` (not both, not neither) is a meaning check (validate.ts).
 const tcpListenerSchema = z.strictObject({
   ...listenerBase,
   mode: z.literal('tcp'),
-  pool: nonEmpty('the name of a pool'),
+  pool: nonEmpty('the name of a pool').optional(),
+  routes: z.array(tcpRouteSchema, { error: expecting('a list of routes') }).optional(),
 });
 
 const httpListenerSchema = z.strictObject({
@@ -164,6 +206,7 @@ const timeoutsSchema = z.strictObject(
     httpRequestMs: millis,
     tunnelMs: millis,
     selectMs: millis,
+    inspectMs: millis,
   },
   { error: expecting('an object of timeouts in milliseconds') },
 );
@@ -266,6 +309,7 @@ const listenerView = {
   mode: z.enum(['tcp', 'http']),
   pool: tcpListenerSchema.shape.pool,
   routes: z.array(z.unknown()),
+  acceptProxy: z.unknown(),
 };
 
 type FieldsOf<S extends Record<string, z.ZodType>> = { [K in keyof S]?: z.output<S[K]> };
@@ -277,7 +321,7 @@ type FieldsOf<S extends Record<string, z.ZodType>> = { [K in keyof S]?: z.output
  */
 export type ObjectView<S extends Record<string, z.ZodType>> = FieldsOf<S> & { given: ReadonlySet<string> };
 
-export type ListenerView = FieldsOf<typeof listenerView>;
+export type ListenerView = ObjectView<typeof listenerView>;
 export type BalanceName = z.output<typeof balanceName>;
 export type BalanceView = BalanceName | ObjectView<typeof balanceObject.shape>;
 export type HealthView = ObjectView<typeof healthSchema.shape>;
@@ -314,7 +358,7 @@ export function accessLogFields(raw: unknown): AccessLogView | undefined {
 }
 
 export function listenerFields(raw: unknown): ListenerView | undefined {
-  return pickValid(raw, listenerView);
+  return objectView(raw, listenerView);
 }
 
 export function poolFields(raw: unknown): PoolView | undefined {
@@ -347,7 +391,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 const KNOWN_KEYS: Record<string, readonly string[]> = {
   '': Object.keys(configSchema.shape),
   'listeners/#': [...new Set([...Object.keys(tcpListenerSchema.shape), ...Object.keys(httpListenerSchema.shape)])],
-  'listeners/#/routes/#': Object.keys(routeSchema.shape),
+  'listeners/#/routes/#': [...new Set([...Object.keys(routeSchema.shape), ...Object.keys(tcpRouteSchema.shape)])],
+  'listeners/#/acceptProxy': Object.keys(acceptProxyObject.shape),
   'pools/*': Object.keys(poolSchema.shape),
   'pools/*/servers/#': Object.keys(serverObject.shape),
   'pools/*/balance': Object.keys(balanceObject.shape),

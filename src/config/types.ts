@@ -53,7 +53,15 @@ export interface ServerConfig {
    * set at run time (`pool.drain()`); when given, a reload applies it.
    */
   state?: ServerState;
+  /** The PROXY protocol header sent to this server; `false`: none. Default: the pool's `proxyProtocol`. */
+  proxyProtocol?: ProxyProtocolVersion | false;
 }
+
+/**
+ * A PROXY protocol version (haproxy's doc/proxy-protocol.txt): `v1` is a text line
+ * (`PROXY TCP4 203.0.113.7 10.0.0.1 51000 443`), `v2` a binary header that may carry TLVs.
+ */
+export type ProxyProtocolVersion = 'v1' | 'v2';
 
 /**
  * Active health checks, run from the control plane for every server of the pool that is not in
@@ -128,6 +136,17 @@ export interface PoolConfig {
   passive?: PassiveHealthConfig | false;
   /** TCP congestion control for connections to this pool's servers, as for a listener's `congestion`. Default: the system's. */
   congestion?: string;
+  /**
+   * Send the PROXY protocol header (haproxy's `send-proxy` / `send-proxy-v2`) at the start of
+   * every new connection to this pool's servers, so they see the client's address and port (and
+   * the address it connected to). It goes out in the same write as the first bytes. `v2` adds the
+   * SNI as the AUTHORITY TLV and an ALPN TLV (the protocol the route matched on, else the
+   * client's first offered) when the connection began with a ClientHello. HTTP mode: a server
+   * connection that carried one client's header is reused only for that client connection's
+   * requests. Active health checks of such a pool begin with a LOCAL header (v1: `PROXY UNKNOWN`),
+   * as haproxy's `check-send-proxy` does. Servers may override it. Default: none.
+   */
+  proxyProtocol?: ProxyProtocolVersion;
 }
 
 /**
@@ -145,6 +164,27 @@ export interface RouteConfig {
   path?: string;
   /** The pool that serves the requests this route matches. */
   pool: string;
+}
+
+/**
+ * Accept the PROXY protocol from a load balancer in front (haproxy's `accept-proxy`, nginx's
+ * `listen ... proxy_protocol`): every connection must begin with a v1 or v2 header (detected);
+ * from then on the header's source address is the client's everywhere (X-Forwarded-For, access
+ * log, `{ hash: 'client' }`, the select hook, a PROXY header sent onward). A LOCAL header (v2) or
+ * `PROXY UNKNOWN` (v1) keeps the connection's own addresses. A missing, malformed, oversized or
+ * late header closes the connection, counted in stats and logged (at most one line per second),
+ * before anything is sent to a server.
+ */
+export interface AcceptProxyConfig {
+  /**
+   * Sources allowed to connect at all: IP addresses (`127.0.0.1`, `::1`) or CIDR ranges
+   * (`10.0.0.0/8`). A connection from elsewhere is closed before a byte is read from it: a header
+   * from an untrusted source would let anyone claim any address. At least one; use
+   * `acceptProxy: true` to trust every source.
+   */
+  trusted: string[];
+  /** The whole header must arrive within this many milliseconds of the connection. Default 3000. */
+  timeoutMs?: number;
 }
 
 interface ListenerBase {
@@ -167,14 +207,51 @@ interface ListenerBase {
    * the `fq` qdisc, bulk transfers to nearby clients cost less CPU with `cubic` (no pacing timer).
    */
   congestion?: string;
+  /** Expect a PROXY protocol header on every connection; `true` trusts every source. Default: off. */
+  acceptProxy?: true | AcceptProxyConfig;
 }
 
-/** Forwards each TCP connection as a byte stream to a server of one pool. */
-export interface TcpListenerConfig extends ListenerBase {
+/**
+ * One route of a TCP listener, chosen by the TLS ClientHello the client sends first — read
+ * without decrypting (haproxy's `req.ssl_sni`, nginx's `ssl_preread`), then forwarded unchanged
+ * and spliced like any TCP connection. Routes are tried in order; the first match wins. A route
+ * with neither `sni` nor `alpn` also takes connections that sent no SNI, are not TLS, sent a
+ * malformed or too large hello (over 16 KiB of handshake), or sent nothing within
+ * `timeouts.inspectMs`. A connection no route matches is closed.
+ */
+export interface TcpRouteConfig {
+  /**
+   * The SNI name: exact (`api.example.com`) or `*.example.com` (any subdomain, not
+   * example.com itself), compared case-insensitively with a trailing dot ignored. Omitted: any.
+   */
+  sni?: string;
+  /** A protocol the client must offer in ALPN, e.g. `h2` (any of those offered). Omitted: any. */
+  alpn?: string;
+  /** The pool that serves the connections this route matches. */
+  pool: string;
+}
+
+/**
+ * Forwards each TCP connection as a byte stream to a server of one pool: `pool`, or the pool of
+ * the first of `routes` that matches the connection's TLS ClientHello.
+ */
+export type TcpListenerConfig = TcpPoolListenerConfig | TcpRoutedListenerConfig;
+
+interface TcpListenerBase extends ListenerBase {
   /** TCP mode: bytes are passed through, spliced when large. */
   mode: 'tcp';
-  /** The pool every connection goes to unless the select hook says otherwise. */
+}
+
+/** A TCP listener whose connections all go to one pool (unless the select hook says otherwise). */
+export interface TcpPoolListenerConfig extends TcpListenerBase {
   pool: string;
+  routes?: never;
+}
+
+/** A TCP listener routing by SNI and ALPN; at least one route. */
+export interface TcpRoutedListenerConfig extends TcpListenerBase {
+  routes: TcpRouteConfig[];
+  pool?: never;
 }
 
 /** Parses HTTP/1.1 and routes each request by Host and path; keep-alive on both sides. */
@@ -202,6 +279,12 @@ export interface TimeoutsConfig {
   tunnelMs?: number;
   /** Time the select hook has to answer before the pool's balancer decides. Default 1000. */
   selectMs?: number;
+  /**
+   * TCP listeners with `routes` by `sni` or `alpn`: how long to wait for a whole ClientHello
+   * (after the PROXY header, if any) before the connection takes the route for connections
+   * without one. Default 5000.
+   */
+  inspectMs?: number;
 }
 
 /** The HTTP request a select hook decides for (HTTP listeners only). */
@@ -220,12 +303,18 @@ export interface HttpRequestInfo {
 export interface SelectContext {
   /** The listener that accepted the connection. */
   listener: string;
-  /** The client's address, e.g. `127.0.0.1` or `::1`. */
+  /** The client's address, e.g. `127.0.0.1` or `::1` (from the PROXY header on listeners with `acceptProxy`). */
   clientAddress: string;
   /** The client's source port. */
   clientPort: number;
   /** Set for requests on HTTP listeners. */
   request?: HttpRequestInfo;
+  /**
+   * Set for connections to TCP listeners routed by SNI or ALPN whose first bytes were a whole
+   * TLS ClientHello: the SNI name (normalized: lowercase, no trailing dot; absent when the
+   * hello had none) and the ALPN protocols offered, in the client's order.
+   */
+  tls?: { sni?: string; alpn: string[] };
   /**
    * A read-only view of a running pool, to reproduce its balancer's choice for another key:
    * `ctx.pool('apps').pick(domain)` answers the server that `apps` hashes `domain` to. Throws
@@ -372,132 +461,8 @@ export function defineConfig(config: EpoxyConfig): EpoxyConfig {
   return config;
 }
 
-// ---- The validated, normalised form that the rest of epoxy works with ----
-
-export interface ResolvedServer {
-  /** Normalised `ip:port` (`[v6]:port` for IPv6). */
-  address: string;
-  weight: number;
-  /** 0: no limit. */
-  maxconn: number;
-  /** Undefined when the config does not say (a reload keeps the state set at run time). */
-  state?: ServerState;
-}
-
-export type ResolvedBalance = 'roundrobin' | 'leastconn' | 'p2c' | 'hash';
-
-export interface ResolvedHash {
-  key: HashKey;
-  /** Lowercase header name when `key` is `header`, else ''. */
-  header: string;
-}
-
-export interface ResolvedHealthCheck {
-  type: 'tcp' | 'http';
-  path: string;
-  /** '' means the server's address. */
-  host: string;
-  /** Healthy statuses; empty means any 200–399. */
-  expectStatus: number[];
-  intervalMs: number;
-  timeoutMs: number;
-  rise: number;
-  fall: number;
-}
-
-export interface ResolvedPassive {
-  errors: number;
-  windowMs: number;
-  ejectMs: number;
-  count5xx: boolean;
-}
-
-export interface ResolvedPool {
-  name: string;
-  balance: ResolvedBalance;
-  /** Set when `balance` is `hash`. */
-  hash?: ResolvedHash;
-  retries: number;
-  servers: ResolvedServer[];
-  queue: { timeoutMs: number; limit: number };
-  health?: ResolvedHealthCheck;
-  /** null: passive health is off. */
-  passive: ResolvedPassive | null;
-  /** '' for the system's default. */
-  congestion: string;
-}
-
-export interface ResolvedTcpListener {
-  name: string;
-  mode: 'tcp';
-  bind: string;
-  backlog: number;
-  /** 0: no limit. */
-  maxconn: number;
-  /** '' for the system's default. */
-  congestion: string;
-  pool: string;
-}
-
-export interface ResolvedRoute {
-  /** '' for any host; lowercase exact host; or `*.suffix`. */
-  host: string;
-  /** '' for any path. */
-  path: string;
-  pool: string;
-}
-
-export interface ResolvedHttpListener {
-  name: string;
-  mode: 'http';
-  bind: string;
-  backlog: number;
-  /** 0: no limit. */
-  maxconn: number;
-  /** '' for the system's default. */
-  congestion: string;
-  routes: ResolvedRoute[];
-}
-
-export type ResolvedListener = ResolvedTcpListener | ResolvedHttpListener;
-
-export interface ResolvedTimeouts {
-  connectMs: number;
-  clientMs: number;
-  serverMs: number;
-  httpRequestMs: number;
-  tunnelMs: number;
-  selectMs: number;
-}
-
-export interface ResolvedConfig {
-  listeners: ResolvedListener[];
-  pools: ResolvedPool[];
-  timeouts: ResolvedTimeouts;
-  select?: SelectHook;
-  accessLog: ResolvedAccessLog;
-  admin?: ResolvedAdmin;
-  shutdownGraceMs: number;
-  engine: ResolvedEngine;
-}
-
-/** engine settings with their defaults; `threads` a number ('auto' resolved at start). */
-export type ResolvedEngine = Required<Omit<EngineTuning, 'threads'>> & { threads: number };
-
-export interface ResolvedAccessLog {
-  mode: 'off' | 'sampled' | 'full';
-  /** 1 for full, 0 for off. */
-  sampleRate: number;
-  /** 'stdout' or an absolute file path. */
-  destination: string;
-}
-
-export interface ResolvedAdmin {
-  /** Normalised `ip:port`. */
-  bind: string;
-  token?: string;
-  latencyWindowMs: number;
-}
+// The validated, normalised form that the rest of epoxy works with.
+export type * from './resolved.js';
 
 /** One problem found in a config, with the path of the offending field (e.g. `pools.web.servers[1]`). */
 export interface ConfigIssue {

@@ -8,6 +8,7 @@ import { checkAccessLog, resolveAccessLog } from './access-log-config.js';
 import { errorCode } from './errors.js';
 import { isIPLiteral, isLoopback, normalizeAddress, parseAddress } from './address.js';
 import { checkHostCongestion } from './congestion.js';
+import { checkAcceptProxy, checkTcpListener, resolveAcceptProxy, resolveTcpRoutes, serverProxyProtocol } from './preface-config.js';
 import { autoThreads, checkCpus } from './threads.js';
 import { checkHealth, resolveHealth } from './health-config.js';
 import {
@@ -231,9 +232,10 @@ function checkListeners(
 
     if (l.mode === 'http') {
       checkRoutes(path, l.routes ?? [], poolNames, issues);
-    } else if (l.mode === 'tcp' && l.pool !== undefined && !poolNames.includes(l.pool)) {
-      issues.push({ path: `${path}.pool`, message: unknownPoolMessage(l.pool, poolNames) });
+    } else if (l.mode === 'tcp') {
+      checkTcpListener(path, l, poolNames, (name) => unknownPoolMessage(name, poolNames), normalizeHostPattern, issues);
     }
+    checkAcceptProxy(path, l.acceptProxy, issues);
   });
 }
 
@@ -345,8 +347,17 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
   };
   const listeners = data.listeners.map((l, i): ResolvedListener => {
     const bind = resolved(`listeners[${i}].bind`);
-    const base = { name: l.name, bind, backlog: l.backlog ?? 4096, maxconn: l.maxconn ?? 0, congestion: l.congestion ?? '' };
-    if (l.mode === 'tcp') return { ...base, mode: 'tcp', pool: l.pool };
+    const base = {
+      name: l.name,
+      bind,
+      backlog: l.backlog ?? 4096,
+      maxconn: l.maxconn ?? 0,
+      congestion: l.congestion ?? '',
+      acceptProxy: resolveAcceptProxy(l.acceptProxy),
+    };
+    if (l.mode === 'tcp') {
+      return { ...base, mode: 'tcp', pool: l.pool ?? '', routes: resolveTcpRoutes(l.routes, normalizeHostPattern) };
+    }
     const routes = l.routes.map((r) => ({
       host: r.host === undefined ? '' : (normalizeHostPattern(r.host) ?? ''),
       path: r.path ?? '',
@@ -389,10 +400,11 @@ function buildPool(name: string, p: ParsedPool, address: (index: number) => stri
     name,
     ...resolveBalance(p.balance ?? 'roundrobin'),
     retries: p.retries ?? 3,
-    servers: p.servers.map((s, i) => resolveServer(s, address(i), p.maxconn ?? 0)),
+    servers: p.servers.map((s, i) => resolveServer(s, address(i), p)),
     queue: { timeoutMs: p.queue?.timeoutMs ?? 5000, limit: p.queue?.limit ?? 10_000 },
     passive: resolvePassive(p.passive),
     congestion: p.congestion ?? '',
+    proxyProtocol: p.proxyProtocol ?? null,
   };
   if (p.health) pool.health = resolveHealth(p.health);
   return pool;
@@ -403,10 +415,12 @@ function resolveBalance(b: NonNullable<ParsedPool['balance']>): Pick<ResolvedPoo
   return { balance: 'hash', hash: { key: b.hash, header: b.hash === 'header' ? (b.header ?? '').toLowerCase() : '' } };
 }
 
-/** A server given as a string takes every default. */
-function resolveServer(s: ParsedPool['servers'][number], address: string, poolMaxconn: number): ResolvedServer {
-  if (typeof s === 'string') return { address, weight: 1, maxconn: poolMaxconn };
-  const server: ResolvedServer = { address, weight: s.weight ?? 1, maxconn: s.maxconn ?? poolMaxconn };
+/** A server given as a string takes every default (its pool's). */
+function resolveServer(s: ParsedPool['servers'][number], address: string, pool: ParsedPool): ResolvedServer {
+  const poolMaxconn = pool.maxconn ?? 0;
+  const proxyProtocol = serverProxyProtocol(typeof s === 'string' ? undefined : s.proxyProtocol, pool.proxyProtocol);
+  if (typeof s === 'string') return { address, weight: 1, maxconn: poolMaxconn, proxyProtocol };
+  const server: ResolvedServer = { address, weight: s.weight ?? 1, maxconn: s.maxconn ?? poolMaxconn, proxyProtocol };
   if (s.state !== undefined) server.state = s.state;
   return server;
 }
@@ -430,6 +444,7 @@ function resolveTimeouts(t: NonNullable<ParsedConfig['timeouts']>): ResolvedTime
     httpRequestMs: t.httpRequestMs ?? 10_000,
     tunnelMs: t.tunnelMs ?? clientMs,
     selectMs: t.selectMs ?? 1000,
+    inspectMs: t.inspectMs ?? 5000,
   };
 }
 

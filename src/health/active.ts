@@ -45,6 +45,28 @@ interface Target {
   address: string;
   host: string;
   port: number;
+  /** Sent first on every probe connection: a PROXY protocol LOCAL header, when the server wants one. */
+  preface?: Buffer;
+}
+
+/** A server to check: its address, and the PROXY protocol version it expects (if any). */
+export interface CheckedServer {
+  address: string;
+  proxyProtocol?: 'v1' | 'v2' | null;
+}
+
+/**
+ * What a health check sends first to a server that expects the PROXY protocol (haproxy's
+ * check-send-proxy): a header that says "no client address", so the server accepts the
+ * connection and keeps its own addresses — v2 LOCAL, or v1 `PROXY UNKNOWN`.
+ */
+const V2_LOCAL = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0x00, 0x00]);
+const V1_UNKNOWN = Buffer.from('PROXY UNKNOWN\r\n', 'latin1');
+
+function prefaceFor(version: CheckedServer['proxyProtocol']): Buffer | undefined {
+  if (version === 'v2') return V2_LOCAL;
+  if (version === 'v1') return V1_UNKNOWN;
+  return undefined;
 }
 
 /** One checked server: its verdict, its counters and at most one probe. */
@@ -82,15 +104,24 @@ export class ActiveHealthChecker {
    * The servers to check ('ip:port' or '[v6]:port'); starts new ones, stops removed ones, keeps
    * state of the others. Throws a TypeError (changing nothing) on a malformed address; a no-op after stop().
    */
-  setServers(addresses: readonly string[]): void {
+  setServers(servers: ReadonlyArray<string | CheckedServer>): void {
     if (this.#stopped) return;
     // Parse everything first so that a bad address changes nothing.
-    const wanted = new Map(addresses.map((address) => [address, targetOf(address)] as const));
+    const wanted = new Map(
+      servers.map((s) => {
+        const { address, proxyProtocol } = typeof s === 'string' ? { address: s, proxyProtocol: null } : s;
+        const preface = prefaceFor(proxyProtocol);
+        return [address, { ...targetOf(address), ...(preface ? { preface } : {}) }] as const;
+      }),
+    );
     for (const [address, server] of this.#servers) {
       if (!wanted.has(address)) this.#remove(server);
     }
     for (const [address, target] of wanted) {
-      if (!this.#servers.has(address)) this.#add(address, target);
+      const kept = this.#servers.get(address);
+      if (!kept) this.#add(address, target);
+      else if (target.preface) kept.preface = target.preface;
+      else delete kept.preface;
     }
   }
 
@@ -118,7 +149,7 @@ export class ActiveHealthChecker {
     for (const server of this.#servers.values()) this.#remove(server);
   }
 
-  #add(address: string, target: { host: string; port: number }): void {
+  #add(address: string, target: Omit<Target, 'address'>): void {
     const server: ServerHealth = {
       ...target,
       address,
@@ -249,8 +280,13 @@ function openProbe(target: Target, timeoutMs: number, onDeadline: () => void, re
 function probeTcp(target: Target, check: ResolvedHealthCheck, report: (result: CheckResult) => void): Probe {
   const p = openProbe(target, check.timeoutMs, () => p.fail(`timeout after ${check.timeoutMs} ms`), report);
   p.socket.once('connect', () => {
-    p.close();
-    p.settle(true, 'connected');
+    const done = (): void => {
+      p.close();
+      p.settle(true, 'connected');
+    };
+    // A server that expects a PROXY header would log a broken one for a bare close.
+    if (target.preface) p.socket.write(target.preface, done);
+    else done();
   });
   p.socket.on('error', (err) => p.fail(`connect: ${errorCode(err)}`));
   return { cancel: p.cancel };
@@ -272,7 +308,8 @@ function probeHttp(target: Target, check: ResolvedHealthCheck, report: (result: 
   const p = openProbe(target, check.timeoutMs, onDeadline, report);
   p.socket.once('connect', () => {
     connected = true;
-    p.socket.write(requestFor(target.address, check));
+    const request = Buffer.from(requestFor(target.address, check), 'latin1');
+    p.socket.write(target.preface ? Buffer.concat([target.preface, request]) : request);
   });
   p.socket.on('data', (chunk: Buffer) => {
     if (headDone) return;

@@ -35,7 +35,9 @@ export class PoolHealthChecks {
         entry.checker.setCheck(check);
         entry.check = key;
       }
-      entry.checker.setServers(pool.servers.filter((s) => s.admin !== 'maint').map((s) => s.address));
+      entry.checker.setServers(
+        pool.servers.filter((s) => s.admin !== 'maint').map((s) => ({ address: s.address, proxyProtocol: s.proxyProtocol })),
+      );
     }
     for (const [name, entry] of this.#checkers) {
       if (checked.has(name)) continue;
