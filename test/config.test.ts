@@ -63,24 +63,27 @@ async function only(input: unknown, options?: ResolveOptions): Promise<ConfigIss
 describe('resolveConfig: valid configs and defaults', () => {
   it('fills every default', async () => {
     const config = await ok(base());
-    expect(config.listeners).toEqual([{ name: 'web', mode: 'tcp', bind: '127.0.0.1:8080', backlog: 4096, maxconn: 0, congestion: '', pool: 'web' }]);
+    expect(config.listeners).toEqual([
+      { name: 'web', mode: 'tcp', bind: '127.0.0.1:8080', backlog: 4096, maxconn: 0, congestion: '', pool: 'web', routes: [], acceptProxy: null },
+    ]);
     const poolDefaults = {
       balance: 'roundrobin',
       retries: 3,
       queue: { timeoutMs: 5000, limit: 10000 },
       passive: { errors: 5, windowMs: 10000, ejectMs: 10000, count5xx: true },
       congestion: '',
+      proxyProtocol: null,
     };
     expect(config.pools).toEqual([
       {
         name: 'web',
         ...poolDefaults,
         servers: [
-          { address: '127.0.0.1:9001', weight: 1, maxconn: 0 },
-          { address: '127.0.0.1:9002', weight: 1, maxconn: 0 },
+          { address: '127.0.0.1:9001', weight: 1, maxconn: 0, proxyProtocol: null },
+          { address: '127.0.0.1:9002', weight: 1, maxconn: 0, proxyProtocol: null },
         ],
       },
-      { name: 'api', ...poolDefaults, servers: [{ address: '127.0.0.1:9101', weight: 1, maxconn: 0 }] },
+      { name: 'api', ...poolDefaults, servers: [{ address: '127.0.0.1:9101', weight: 1, maxconn: 0, proxyProtocol: null }] },
     ]);
     // No hash, no active checks and no server state unless the config says so (toEqual would
     // accept keys set to undefined).
@@ -96,6 +99,7 @@ describe('resolveConfig: valid configs and defaults', () => {
       httpRequestMs: 10000,
       tunnelMs: 30000,
       selectMs: 1000,
+      inspectMs: 5000,
     });
     expect(config.engine).toEqual({
       threads: autoThreads(),
@@ -208,6 +212,7 @@ describe('resolveConfig: listeners', () => {
       backlog: 4096,
       maxconn: 0,
       congestion: '',
+      acceptProxy: null,
       routes: [
         { host: 'api.example.com', path: '/v1/', pool: 'api' },
         { host: '*.example.com', path: '', pool: 'web' },
