@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 
 import { freePort, sleep } from './helpers.js';
-import { ensureTools, hostPort, privateTempDir, withTimeout, type Certs } from './tls-peers.js';
+import { ensureTools, hostPort, peerEnv, privateTempDir, withTimeout, type Certs } from './tls-peers.js';
 
 export const NGINX = '/usr/sbin/nginx';
 export const HAPROXY = '/usr/sbin/haproxy';
@@ -161,7 +161,7 @@ async function startProcess(spec: ProcSpec): Promise<PeerProcess> {
   // setpriv (util-linux) makes the kernel kill the peer if this process dies without stopping it
   // (a worker killed by a signal runs no 'exit' handler); it execs, so the PID is the peer's.
   const [bin, args] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', spec.bin, ...spec.args]] : [spec.bin, spec.args];
-  const child = spawn(bin, args, { cwd: spec.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, args, { cwd: spec.dir, stdio: ['ignore', 'pipe', 'pipe'], env: peerEnv() });
   let output = '';
   const append = (d: Buffer) => {
     output += d.toString();

@@ -28,6 +28,16 @@ import { promisify } from 'node:util';
 import { readLine, writeRandom } from './helpers.js';
 
 const execFileP = promisify(execFile);
+
+/**
+ * The environment for peer processes: without the sanitizer runtimes that test:asan and
+ * test:tsan preload into node, which would otherwise load into nginx, haproxy and openssl too.
+ */
+export function peerEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env['LD_PRELOAD'];
+  return env;
+}
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 const ensured = new Set<string>();
@@ -38,7 +48,7 @@ const ensured = new Set<string>();
 export function ensureTools(pairs: string[]): void {
   const todo = pairs.filter((p) => !ensured.has(p));
   if (todo.length === 0) return;
-  execFileSync('bash', [path.join(repoRoot, 'scripts', 'ensure-tools.sh'), ...todo], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync('bash', [path.join(repoRoot, 'scripts', 'ensure-tools.sh'), ...todo], { stdio: ['ignore', 'inherit', 'inherit'], env: peerEnv() });
   for (const p of todo) ensured.add(p);
 }
 
@@ -78,7 +88,7 @@ export function privateTempDir(prefix: string): string {
 
 async function openssl(args: string[], cwd: string): Promise<void> {
   try {
-    await execFileP('openssl', args, { cwd });
+    await execFileP('openssl', args, { cwd, env: peerEnv() });
   } catch (e) {
     const err = e as { stderr?: unknown; message?: unknown };
     throw new Error(`openssl ${args.join(' ')} failed: ${String(err.stderr ?? err.message)}`);
@@ -1299,7 +1309,7 @@ export async function opensslClient(port: number, o: OpensslClientOptions): Prom
   if (o.servername !== undefined) args.push('-servername', o.servername, '-verify_hostname', o.servername);
   else args.push('-noservername');
   if (o.alpn) args.push('-alpn', o.alpn.join(','));
-  const child = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'], env: peerEnv() });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
