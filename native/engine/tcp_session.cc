@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "../io/socket_io.h"
 #include "../net/socket.h"
 #include "engine.h"
 
@@ -51,22 +52,16 @@ void TcpSession::read_preface() {
     size_t want = std::min(kPrefaceRead, kMaxPreface - head_.size());
     size_t had = head_.size();
     head_.resize(had + want);
-    ssize_t n = ::recv(client_.fd.get(), &head_[had], want, 0);
-    head_.resize(had + (n > 0 ? static_cast<size_t>(n) : 0));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        client_.readable = false;
-        break;
-      }
-      abort(errno);
+    IoResult r = receive(client_.fd.get(), &head_[had], want, client_.readable, client_.fin);
+    head_.resize(had + r.bytes);
+    if (r.kind == IoResult::Kind::Error) {
+      abort(r.error);
       return;
     }
-    if (n == 0) {
+    if (r.kind == IoResult::Kind::Again) break;
+    if (r.kind == IoResult::Kind::End) {
       client_eof_ = true;
       client_.readable = false;
-    } else if (static_cast<size_t>(n) < want && !client_.fin) {
-      client_.readable = false;  // a short read drained the socket
     }
     head_client_bytes_ = head_.size();
     advance_preface();
@@ -311,34 +306,24 @@ void TcpSession::prepare_head() {
   if (header.empty()) return;
   if (head_.empty() && client_.readable && !client_eof_) {
     char buf[kPrefaceRead];
-    ssize_t n = ::recv(client_.fd.get(), buf, sizeof buf, 0);
-    if (n > 0) {
-      head_.assign(buf, static_cast<size_t>(n));
-      head_client_bytes_ = head_.size();
-      if (static_cast<size_t>(n) < sizeof buf && !client_.fin) client_.readable = false;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      client_.readable = false;
-    }
-    // 0 or an error: the channel reads it again and handles it.
+    bool readable = client_.readable;
+    IoResult r = receive(client_.fd.get(), buf, sizeof buf, readable, client_.fin);
+    // The end of stream or an error: left for the channel, which reads it again and handles it.
+    if (r.kind == IoResult::Kind::Moved || r.kind == IoResult::Kind::Again) client_.readable = readable;
+    head_.assign(buf, r.bytes);
+    head_client_bytes_ = head_.size();
   }
   head_.insert(0, header);
 }
 
 bool TcpSession::flush_head() {
   while (head_off_ < head_.size() && server_conn_.writable) {
-    size_t left = head_.size() - head_off_;
-    ssize_t n = ::send(server_conn_.fd.get(), head_.data() + head_off_, left, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        server_conn_.writable = false;
-        break;
-      }
-      abort(errno);
+    IoResult r = transmit(server_conn_.fd.get(), head_.data() + head_off_, head_.size() - head_off_, server_conn_.writable);
+    if (r.kind == IoResult::Kind::Error) {
+      abort(r.error);
       return false;
     }
-    head_off_ += static_cast<size_t>(n);
-    if (static_cast<size_t>(n) < left) server_conn_.writable = false;
+    head_off_ += r.bytes;
   }
   if (head_off_ < head_.size()) return true;
   ChannelTraffic up;
