@@ -25,7 +25,8 @@ constexpr int64_t kCoalesceRestMs = 16;
 constexpr uint64_t kBulkTurnBytes = 65536;
 // ... but not for a lone client: one download at a time waits out every pause (1 MiB at c=1:
 // 1,310 → 1,050 req/s), while two or more keep the pipes busy during it (c=2: 1,440 → 1,830).
-constexpr uint32_t kBulkMinSessions = 2;
+// Counted over the process: with threads, an engine may hold one download of several.
+constexpr int32_t kBulkMinSessions = 2;
 // Connections accepted per listener per turn before other work is served.
 constexpr int kAcceptBatch = 128;
 constexpr int64_t kAcceptRetryMs = 100;
@@ -160,14 +161,25 @@ bool Engine::should_coalesce(int last_events) {
   const Tuning& t = snapshot_->tuning;
   if (t.coalesce_us == 0) return false;
   uint32_t busy = activity_.active(now_);
-  if (bulk_turn_ && busy >= kBulkMinSessions) return true;
+  if (bulk_turn_ && bulk_sessions(busy) >= kBulkMinSessions) return true;
   return now_ >= coalesce_rest_until_ && busy >= t.coalesce_sessions;
+}
+
+// Alone: its own count; in a group: the process's (see SharedState::bulk_sessions).
+int32_t Engine::bulk_sessions(uint32_t busy) const {
+  if (links_.peers.size() <= 1 || static_cast<int32_t>(busy) >= kBulkMinSessions) return static_cast<int32_t>(busy);
+  return links_.shared->bulk_sessions.load(std::memory_order_relaxed);
 }
 
 void Engine::note_bulk_turn() {
   uint64_t out = pipes_.bytes_out();
   bulk_turn_ = out - spliced_mark_ >= kBulkTurnBytes;
   spliced_mark_ = out;
+  if (links_.peers.size() <= 1) return;
+  int32_t mine = bulk_turn_ ? static_cast<int32_t>(activity_.active(now_)) : 0;
+  if (mine == bulk_published_) return;
+  links_.shared->bulk_sessions.fetch_add(mine - bulk_published_, std::memory_order_relaxed);
+  bulk_published_ = mine;
 }
 
 void Engine::pause_to_coalesce() {

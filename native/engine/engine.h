@@ -298,10 +298,12 @@ class Engine {
   void pause_to_coalesce();
   void after_coalesce_pause(int gathered);
   void note_bulk_turn();
+  int32_t bulk_sessions(uint32_t busy) const;
   ActivityWindow activity_{16};  // clients with I/O in the last 16–32 ms
   bool paused_ = false;
   bool bulk_turn_ = false;             // the last turn spliced at least kBulkTurnBytes
   uint64_t spliced_mark_ = 0;          // pipes_.bytes_out() after the last turn
+  int32_t bulk_published_ = 0;         // this engine's share of SharedState::bulk_sessions
   int64_t coalesce_rest_until_ = 0;    // thin load: no event-gathering pause before this
   double gathered_avg_ = 32;           // events per event-gathering pause, moving average
 

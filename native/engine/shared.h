@@ -176,6 +176,11 @@ class SharedState {
   // Drops not yet reported: set by a dropping engine, taken (exchange) by the first engine that
   // flushes to an empty outbox, which warns with the total.
   std::atomic<bool> unreported_drops{false};
+  // Sessions moving bulk data, over all threads: each engine adds the change of its own count
+  // (busy sessions while its turns splice in bulk, else 0) when that count changes — a few
+  // times per activity window, not per event — so an engine left with one bulk session of a
+  // process-wide load still coalesces its wake-ups (should_coalesce). Read relaxed.
+  alignas(64) std::atomic<int32_t> bulk_sessions{0};
 
  private:
   Registry<uint32_t, ServerShared> servers_;
