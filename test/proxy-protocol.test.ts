@@ -416,3 +416,23 @@ describe('health checks against servers that require PROXY headers', () => {
     });
   }
 });
+
+describe('the admin /stats view', () => {
+  it('carries each listener\'s PROXY header and TLS inspection outcomes', async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const backend = await httpBackend('stats');
+    cleanups.push(() => backend.close());
+    await startProxy(
+      {
+        listeners: [{ name: 'web', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ pool: 'b' }], acceptProxy: true }],
+        pools: { b: { servers: [backend.address] } },
+        admin: { bind: `127.0.0.1:${adminPort}` },
+      },
+      cleanups,
+    );
+    await rawExchange(port, 'GET / HTTP/1.1\r\nHost: t\r\n\r\n', 1000);
+    const res = await fetch(`http://127.0.0.1:${adminPort}/stats`);
+    const body = (await res.json()) as { listeners: Array<{ name: string; proxy?: { invalid: number }; tls?: { sni: number } }> };
+    expect(body.listeners[0]).toMatchObject({ name: 'web', proxy: { invalid: 1, accepted: 0 }, tls: { sni: 0 } });
+  });
+});

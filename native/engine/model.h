@@ -182,6 +182,7 @@ struct Server {
   uint64_t resets = 0;      // connections the server reset or cut mid-response
   uint64_t responses_5xx = 0;
   uint64_t ejections = 0;
+  int64_t kept_warned_at = 0;  // the last "not ejecting the last available server" warning (this thread)
   uint64_t requests = 0;  // HTTP requests sent
   LatencyHistogram response_ms;  // HTTP: request head received to response head received
   TrafficCounters traffic;

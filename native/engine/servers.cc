@@ -64,7 +64,10 @@ void Engine::eject(Server& s, const char* what) {
   const PassiveSpec& p = s.pool->passive;
   std::string reason = std::to_string(p.errors) + " errors within " + std::to_string(p.window_ms) + " ms, the last: " + what;
   if (!another_available(*s.pool, s, now_, {})) {
-    // Ejecting the last server would turn every request into a 503; keep trying it.
+    // Ejecting the last server would turn every request into a 503; keep trying it. Said once
+    // per ejection period: a dead last server would otherwise log every failed connection.
+    if (s.kept_warned_at != 0 && now_ - s.kept_warned_at < static_cast<int64_t>(p.eject_ms)) return;
+    s.kept_warned_at = now_;
     JsonWriter w;
     w.field("msg", "not ejecting the last available server").field("pool", s.pool->name).field("server", s.address);
     w.field("reason", reason);

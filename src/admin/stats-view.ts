@@ -38,6 +38,10 @@ export interface ListenerView {
   latency: LatencySummary;
   /** The same over the last admin.latencyWindowMs. */
   recentLatency: RecentLatency;
+  /** `acceptProxy`: how the connections' PROXY headers went. */
+  proxy: ListenerStats['proxy'];
+  /** TCP listeners routed by SNI/ALPN: what the connections began with. */
+  tls: ListenerStats['tls'];
 }
 
 /** Latencies counted in the last `windowMs` (shorter than admin.latencyWindowMs early in a run). */
@@ -175,6 +179,8 @@ function listenerView(l: ListenerStats, mode: ListenerView['mode'], bounds: numb
     bytes: bytes(l),
     latency: summarize(l.totalMs, bounds),
     recentLatency,
+    proxy: { ...l.proxy },
+    tls: { ...l.tls },
   };
 }
 
