@@ -8,12 +8,12 @@ import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBackend } from './lib/backend.mjs';
-import { abArgs, abCell, idleCell, wrkArgs, wrkCell } from './lib/cells.mjs';
+import { startBackend, TLS_NAME } from './lib/backend.mjs';
+import { abArgs, abCell, idleCell, WRK_TLS_SCRIPT, wrkArgs, wrkCell } from './lib/cells.mjs';
 import { cellLabel, CONTENDERS, haproxyLimits, isThreaded, startContender } from './lib/contenders.mjs';
 import { machineInfo, nofileLimit, topProcesses, waitQuiet } from './lib/measure.mjs';
 import { installCleanup, isInterrupted, lastLine, onExit, reapLeftovers, rememberTempDir, runTool, stopAll } from './lib/procs.mjs';
-import { compact, fmt, goals, markdown, summarizeScenario, threadingCost } from './lib/report.mjs';
+import { compact, fmt, goals, inspectionCost, markdown, summarizeScenario, threadingCost } from './lib/report.mjs';
 import { PROFILES, SCENARIOS } from './lib/scenarios.mjs';
 import { scenarioCharts } from './lib/svg.mjs';
 import { ensureEpoxyBuilt, ensureSystemTools, epoxyHttpAvailable, ROOT, versions } from './lib/tools.mjs';
@@ -181,8 +181,10 @@ async function main() {
   const results = [];
   try {
     current = 'starting the nginx backend';
-    const backend = await startBackend(tmp, { cpus: pin.clientCpus, workers: opts.backendWorkers ?? 1 });
-    log(`bench: nginx backend on 127.0.0.1:${backend.port} (worker pid${backend.workerPids.length > 1 ? 's' : ''} ${backend.workerPids.join(', ')}), files in ${tmp}/www`);
+    // The TLS listeners (and their certificate) only when a TLS scenario runs.
+    const tls = scenarios.some((s) => s.tls);
+    const backend = await startBackend(tmp, { cpus: pin.clientCpus, workers: opts.backendWorkers ?? 1, tls });
+    log(`bench: nginx backend on 127.0.0.1:${backend.port}${tls ? `, TLS on ${backend.tlsPort}` : ''} (worker pid${backend.workerPids.length > 1 ? 's' : ''} ${backend.workerPids.join(', ')}), files in ${tmp}/www`);
     for (const def of scenarios) {
       if (isInterrupted()) return;
       current = `scenario ${def.id}`;
@@ -195,7 +197,7 @@ async function main() {
   }
 
   meta.elapsedSec = (Date.now() - t0) / 1000;
-  const result = { meta, goals: goals(results, opts.threads), threading: threadingCost(results), scenarios: results };
+  const result = { meta, goals: goals(results, opts.threads), inspection: inspectionCost(results, opts.threads), threading: threadingCost(results), scenarios: results };
   for (const sc of results) sc.charts = scenarioCharts(sc, meta);
   const outDir = join(ROOT, 'bench/results');
   const runDir = join(outDir, runId);
@@ -245,9 +247,10 @@ async function runScenario(def, { profile, backend, opts, pin, nofile, httpProbe
   const idleConns = def.tool === 'idle' ? def.connections(profile) : undefined;
   const connections = def.tool === 'idle' ? undefined : (opts.connections ?? def.connections);
   const wrkThreads = Math.min(opts.wrkThreads ?? 1, connections ?? 1);
+  const wrkExtra = { headers: def.headers, script: def.tls ? WRK_TLS_SCRIPT : undefined };
   const command =
     def.tool === 'wrk'
-      ? `wrk -t${wrkThreads} -c${connections} -d${seconds}s --latency ${def.path}`
+      ? `wrk -t${wrkThreads} -c${connections} -d${seconds}s --latency${(def.headers ?? []).map((h) => ` -H '${h}'`).join('')} ${def.tls ? `https://${TLS_NAME}:PORT` : ''}${def.path}`
       : def.tool === 'ab'
         ? `ab -n ${requests} -c ${connections} ${def.path} (no keep-alive)`
         : `${idleConns} idle connections after one GET ${def.path} each`;
@@ -273,9 +276,9 @@ async function runScenario(def, { profile, backend, opts, pin, nofile, httpProbe
   log(`\n== ${def.id}: ${def.title} — ${command}`);
   for (const cell of sc.cells) if (!cell.available) log(`   ${pad(name(cell), width)} n/a (${cell.reason})`);
   const live = sc.cells.filter((c) => c.available);
-  const startOpts = { backendPort: backend.port, nofile, proxyCpus: pin.proxyCpus, markerDir: tmp };
+  const startOpts = { backendPort: backend.port, tlsBackendPort: backend.tlsPort, nofile, proxyCpus: pin.proxyCpus, markerDir: tmp };
   const quietOpts = { threshold: opts.quietThreshold, sampleMs: profile.quietSampleMs, maxWaitMs: profile.quietMaxWaitMs };
-  const url = (port) => `http://127.0.0.1:${port}${def.path}`;
+  const url = (port) => (def.tls ? `https://${TLS_NAME}:${port}${def.path}` : `http://127.0.0.1:${port}${def.path}`);
 
   const quietCheck = async (excluded) => {
     const q = await waitQuiet(quietOpts);
@@ -329,7 +332,7 @@ async function runScenario(def, { profile, backend, opts, pin, nofile, httpProbe
     for (const [key, c] of running) {
       if (isInterrupted()) break;
       if (def.tool === 'wrk' ? !profile.warmupSec : !profile.abWarmupN) break;
-      const args = def.tool === 'wrk' ? wrkArgs({ connections, threads: wrkThreads, seconds: profile.warmupSec, url: url(c.port), timeout: def.wrkTimeout }) : abArgs({ connections, requests: profile.abWarmupN, url: url(c.port) });
+      const args = def.tool === 'wrk' ? wrkArgs({ connections, threads: wrkThreads, seconds: profile.warmupSec, url: url(c.port), timeout: def.wrkTimeout, ...wrkExtra }) : abArgs({ connections, requests: profile.abWarmupN, url: url(c.port) });
       const w = await runTool(`${def.tool} warm-up`, def.tool, args, { timeoutMs: 120_000 });
       if (w.code !== 0) {
         // A contender that cannot get through the warm-up would fail every rep the same way
@@ -356,7 +359,7 @@ async function runScenario(def, { profile, backend, opts, pin, nofile, httpProbe
           try {
             r.quiet = await quietCheck(excluded);
             const common = { url: url(c.port), connections, pid: c.pid, backendPid: backend.workerPids, clientCpus: pin.clientCpus, kind: CONTENDERS[cell.contender].kind, adminPort: c.adminPort };
-            Object.assign(r, def.tool === 'wrk' ? await wrkCell({ ...common, seconds, timeout: def.wrkTimeout, wrkThreads }) : await abCell({ ...common, requests }));
+            Object.assign(r, def.tool === 'wrk' ? await wrkCell({ ...common, seconds, timeout: def.wrkTimeout, wrkThreads, ...wrkExtra }) : await abCell({ ...common, requests }));
           } catch (err) {
             r.error = String(err?.message ?? err);
           }

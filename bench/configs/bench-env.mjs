@@ -12,6 +12,21 @@ export function benchPorts() {
 }
 
 /**
+ * The TLS passthrough configs: BENCH_LISTEN_PORT and BENCH_TLS_BACKEND_PORT (nginx's HTTPS port),
+ * both required; with BENCH_PROXY_PROTOCOL ('v1' or 'v2', bench/strace-sni.mjs) the pool sends
+ * the PROXY protocol (the harness then points BENCH_TLS_BACKEND_PORT at nginx's `ssl
+ * proxy_protocol` listener).
+ */
+export function benchTlsPorts() {
+  const listen = process.env.BENCH_LISTEN_PORT;
+  const tlsBackend = process.env.BENCH_TLS_BACKEND_PORT;
+  if (!listen || !tlsBackend) throw new Error('set BENCH_LISTEN_PORT and BENCH_TLS_BACKEND_PORT');
+  const pp = process.env.BENCH_PROXY_PROTOCOL;
+  if (pp && pp !== 'v1' && pp !== 'v2') throw new Error(`BENCH_PROXY_PROTOCOL must be v1 or v2, got "${pp}"`);
+  return { listen, tlsBackend, proxyProtocol: pp ? { proxyProtocol: pp } : {} };
+}
+
+/**
  * The engine settings every bench config uses: `threads` from BENCH_THREADS (the harness's
  * `--threads`), 1 when unset — always a number, never 'auto', so a run compares the thread counts
  * it names, whatever the machine (or EPOXY_THREADS) would give.

@@ -9,13 +9,16 @@ import { lastLine, runTool, sleep } from './procs.mjs';
 import { ROOT } from './tools.mjs';
 
 const WRK_SCRIPT = join(ROOT, 'bench/lib/wrk-done.lua');
+/** The TLS scenarios' script: wrk-done.lua plus a lookup of the URL's host name to 127.0.0.1. */
+export const WRK_TLS_SCRIPT = join(ROOT, 'bench/lib/wrk-tls.lua');
 
 function wrap(cmd, args, cpus) {
   return cpus ? ['taskset', ['-c', cpus, cmd, ...args]] : [cmd, args];
 }
 
-export function wrkArgs({ connections, seconds, url, timeout = '10s', threads = 1 }) {
-  return [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', timeout, '-s', WRK_SCRIPT, url];
+/** wrk's arguments; `headers` (e.g. ['Connection: close']) become -H options, `script` replaces wrk-done.lua. */
+export function wrkArgs({ connections, seconds, url, timeout = '10s', threads = 1, headers = [], script = WRK_SCRIPT }) {
+  return [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', timeout, ...headers.flatMap((h) => ['-H', h]), '-s', script, url];
 }
 
 export function abArgs({ connections, requests, url }) {
@@ -163,10 +166,13 @@ function threadMetrics(b, requests) {
 }
 
 /** A wrk run: req/s, latency percentiles, MB/s, CPU per request and per GB. */
-export async function wrkCell({ url, connections, seconds, timeout, wrkThreads, pid, backendPid, clientCpus, kind, adminPort }) {
-  const args = wrkArgs({ connections, seconds, url, timeout, threads: wrkThreads });
+export async function wrkCell({ url, connections, seconds, timeout, wrkThreads, headers, script, pid, backendPid, clientCpus, kind, adminPort }) {
+  const args = wrkArgs({ connections, seconds, url, timeout, threads: wrkThreads, headers, script });
   const m = await measured('wrk', args, { pid, backendPid, clientCpus, timeoutMs: (seconds + 30) * 1000, kind, adminPort });
   const w = parseWrk(m.r.stdout);
+  // wrk counts a failed TLS handshake as no error at all (it just reconnects): a run without a
+  // single response is a failure, not 0 req/s.
+  if (!w.requests) throw new Error(`wrk completed no request (a connection or TLS handshake that fails is not always counted as an error by wrk)\nwrk ${args.join(' ')}\n${m.r.stdout}`);
   const errors = w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout;
   return {
     command: `wrk ${args.join(' ')}`,

@@ -9,7 +9,9 @@ const CONFIGS = join(ROOT, 'bench/configs');
 
 /**
  * id → definition. `mode`: which scenarios it fits ('tcp' = TCP-mode proxies, 'http' = HTTP-mode
- * proxies, 'any' = direct). `color` is its bar colour in every chart.
+ * proxies, 'tls' = TCP-mode proxies in front of nginx's HTTPS port, 'any' = direct). `backend:
+ * 'tls'`: it forwards to (or, without a `kind`, is) nginx's HTTPS port. `color` is its bar colour
+ * in every chart.
  */
 export const CONTENDERS = {
   direct: { id: 'direct', label: 'direct', mode: 'any', color: '#9aa0a6', about: 'wrk/ab straight to nginx, no proxy: the floor' },
@@ -33,6 +35,14 @@ export const CONTENDERS = {
   'lb-hook': { id: 'lb-hook', label: 'TS hook', mode: 'http', kind: 'epoxy', config: 'epoxy-http-balance.config.mjs', env: { BENCH_BALANCE: 'hook' }, hook: true, color: '#5cc2b5', about: 'epoxy HTTP, 4 servers, every request decided by a TypeScript select hook' },
   'haproxy-http': { id: 'haproxy-http', label: 'haproxy http', mode: 'http', kind: 'haproxy', config: 'haproxy-http.cfg', color: '#e8710a', about: 'haproxy, HTTP mode, keep-alive, http-reuse always' },
   'http-proxy': { id: 'http-proxy', label: 'http-proxy (node)', mode: 'http', kind: 'node', config: 'http-proxy.mjs', color: '#7b5ea7', about: 'node http + the http-proxy package, keep-alive agent' },
+  // TLS passthrough: TCP-mode proxies in front of nginx's HTTPS listener (`backend: 'tls'`); wrk
+  // speaks TLS to nginx through them. The -plain ones forward without looking at the hello: the
+  // difference to the -sni ones is the cost of reading the ClientHello and matching its name.
+  'direct-tls': { id: 'direct-tls', label: 'direct (tls)', mode: 'tls', backend: 'tls', color: '#9aa0a6', about: 'wrk straight to nginx\'s TLS port, no proxy: the floor' },
+  'epoxy-sni': { id: 'epoxy-sni', label: 'epoxy sni', mode: 'tls', backend: 'tls', kind: 'epoxy', config: 'epoxy-sni.config.mjs', color: '#0b8a7e', about: 'epoxy TCP mode, routes by the ClientHello\'s SNI (exact, wildcard, catch-all), then forwards like plain TCP mode' },
+  'epoxy-tls-plain': { id: 'epoxy-tls-plain', label: 'epoxy tcp (tls)', mode: 'tls', backend: 'tls', kind: 'epoxy', config: 'epoxy-tls-plain.config.mjs', color: '#5cc2b5', about: 'epoxy TCP mode, one pool, no inspection' },
+  'haproxy-sni': { id: 'haproxy-sni', label: 'haproxy sni', mode: 'tls', backend: 'tls', kind: 'haproxy', config: 'haproxy-sni.cfg', color: '#e8710a', about: 'haproxy TCP mode, tcp-request inspect-delay + req.ssl_sni, no splice' },
+  'haproxy-tls-plain': { id: 'haproxy-tls-plain', label: 'haproxy tcp (tls)', mode: 'tls', backend: 'tls', kind: 'haproxy', config: 'haproxy-tls-plain.cfg', color: '#f4a259', about: 'haproxy TCP mode, no inspection, no splice' },
 };
 
 /** haproxy's connection and pipe limits, sized so that 2*maxconn + 2*maxpipes fits the fd limit. */
@@ -64,13 +74,17 @@ function wrapPinned(cmd, args, cpus) {
  * Starts a contender in front of the backend; resolves { def, port, pid (the process whose CPU
  * and RSS are measured), proc, threads, adminPort (epoxy: its admin server, for /stats),
  * hookCalled() (hook contenders only), stop() }. `direct` starts nothing and points at the
- * backend. `threads` (epoxy and haproxy only; default 1): epoxy's engine.threads (BENCH_THREADS)
- * and haproxy's nbthread (BENCH_NBTHREAD) — set explicitly, never left to 'auto'.
+ * backend (`direct-tls`: at its HTTPS port). `threads` (epoxy and haproxy only; default 1): epoxy's
+ * engine.threads (BENCH_THREADS) and haproxy's nbthread (BENCH_NBTHREAD) — set explicitly, never
+ * left to 'auto'. `tlsBackendPort`: nginx's HTTPS port, BENCH_TLS_BACKEND_PORT of the TLS
+ * contenders (needed by those only); `env`: more variables for the config (bench/strace-sni.mjs).
  */
-export async function startContender(def, { backendPort, nofile, proxyCpus, markerDir, threads = 1 }) {
-  if (def.id === 'direct') return { def, port: backendPort, pid: undefined, proc: undefined, stop: async () => {} };
+export async function startContender(def, { backendPort, tlsBackendPort, nofile, proxyCpus, markerDir, threads = 1, env: extraEnv }) {
+  if (def.backend === 'tls' && !tlsBackendPort) throw new Error(`${def.id} needs the backend's TLS listener (startBackend with tls)`);
+  if (!def.kind) return { def, port: def.backend === 'tls' ? tlsBackendPort : backendPort, pid: undefined, proc: undefined, stop: async () => {} };
   const port = await freePort();
-  const env = { ...(def.env ?? {}), BENCH_LISTEN_PORT: String(port), BENCH_BACKEND_PORT: String(backendPort) };
+  const env = { ...(def.env ?? {}), ...(extraEnv ?? {}), BENCH_LISTEN_PORT: String(port), BENCH_BACKEND_PORT: String(backendPort) };
+  if (tlsBackendPort) env.BENCH_TLS_BACKEND_PORT = String(tlsBackendPort);
   let cmd;
   let args;
   let adminPort;

@@ -119,9 +119,9 @@ export function goals(scenarios, threadCounts = [1]) {
   const ran = new Set(scenarios.map((s) => s.id));
   for (const t of threadCounts) {
     const suffix = named ? ` (${t} thread${t === 1 ? '' : 's'} each)` : '';
-    const add = (goal, id, key, vs, target, higherIsBetter) => {
+    const add = (goal, id, key, vs, target, higherIsBetter, contender = 'epoxy') => {
       if (!ran.has(id)) return;  // a filtered run (--only) shows the goals of its scenarios
-      const r = ratio(med(scenarios, id, 'epoxy', key, t), med(scenarios, id, vs, key, t));
+      const r = ratio(med(scenarios, id, contender, key, t), med(scenarios, id, vs, key, t));
       rows.push({ goal: goal + suffix, scenario: id, threads: t, target, ratio: r, met: r === undefined ? undefined : higherIsBetter ? r >= target : r <= target });
     };
     add('TCP throughput, 1 MiB: epoxy ≥ 1.0× haproxy+splice', 'tcp-1m', 'mbps', 'haproxy-tcp-splice', 1.0, true);
@@ -129,6 +129,30 @@ export function goals(scenarios, threadCounts = [1]) {
     add('CPU s/GB, 1 MiB: epoxy ≤ 0.8× haproxy+splice', 'tcp-1m', 'cpuSecPerGB', 'haproxy-tcp-splice', 0.8, false);
     add('CPU s/GB, 100 MiB: epoxy ≤ 0.8× haproxy+splice', 'tcp-100m', 'cpuSecPerGB', 'haproxy-tcp-splice', 0.8, false);
     add('CPU µs/request, 1 KiB in TCP mode: epoxy ≤ 1.0× haproxy (no splice)', 'tcp-1k-ka', 'cpuUsPerReq', 'haproxy-tcp', 1.0, false);
+    add('TLS by SNI, keep-alive: epoxy req/s ≥ 1.0× haproxy', 'tls-ka', 'rps', 'haproxy-sni', 1.0, true, 'epoxy-sni');
+    add('TLS by SNI, keep-alive: epoxy CPU µs/request ≤ 0.8× haproxy', 'tls-ka', 'cpuUsPerReq', 'haproxy-sni', 0.8, false, 'epoxy-sni');
+    add('TLS by SNI, a connection per request: epoxy req/s ≥ 1.0× haproxy', 'tls-conn', 'rps', 'haproxy-sni', 1.0, true, 'epoxy-sni');
+    add('TLS by SNI, a connection per request: epoxy CPU µs/connection ≤ 0.8× haproxy', 'tls-conn', 'cpuUsPerReq', 'haproxy-sni', 0.8, false, 'epoxy-sni');
+  }
+  return rows;
+}
+
+/**
+ * The cost of SNI inspection, per proxy and thread count: its CPU µs per connection by SNI minus
+ * the same proxy's without inspection, in tls-conn (one request per connection, so µs/request is
+ * µs/connection). Medians of each; a difference of two noisy numbers, so also each one's min–max.
+ */
+export function inspectionCost(scenarios, threadCounts = [1]) {
+  const sc = scenarios.find((s) => s.id === 'tls-conn');
+  if (!sc) return [];
+  const rows = [];
+  for (const t of threadCounts) {
+    for (const [proxy, sni, plain] of [['epoxy', 'epoxy-sni', 'epoxy-tls-plain'], ['haproxy', 'haproxy-sni', 'haproxy-tls-plain']]) {
+      const cell = (id) => sc.cells.find((c) => c.contender === id && (c.threads === undefined || c.threads === t))?.stats?.cpuUsPerReq;
+      const [a, b] = [cell(sni), cell(plain)];
+      if (!a || !b) continue;
+      rows.push({ proxy, threads: t, sni: a, plain: b, costUs: a.median - b.median, share: (a.median - b.median) / b.median });
+    }
   }
   return rows;
 }
@@ -208,7 +232,7 @@ function scenarioTable(sc) {
       rows.push([name, 'failed', ...Array(headers[sc.kind].length - 3).fill(''), flags]);
       continue;
     }
-    const noProxy = c.contender === 'direct' ? '– (no proxy)' : '–';
+    const noProxy = !CONTENDERS[c.contender]?.kind ? '– (no proxy)' : '–';
     if (sc.kind === 'requests') {
       rows.push([
         name,
@@ -363,6 +387,21 @@ export function markdown(result, { chartDir = '' } = {}) {
     );
     out.push('');
   }
+  const ins = result.inspection;
+  if (ins?.length) {
+    out.push('## SNI inspection cost (tls-conn)');
+    out.push('');
+    out.push('Proxy CPU µs per TLS connection routed by SNI minus the same proxy\'s without inspection (plain TCP mode to the same TLS backend); medians, min–max in brackets.');
+    out.push('');
+    const named = !(threadCounts.length === 1 && threadCounts[0] === 1);
+    out.push(
+      table(
+        ['proxy', 'by SNI µs/conn', 'no inspection µs/conn', 'inspection cost µs/conn', 'relative'],
+        ins.map((r) => [`${r.proxy}${named ? ` (${r.threads} thread${r.threads === 1 ? '' : 's'})` : ''}`, spreadCell(r.sni, 1), spreadCell(r.plain, 1), `${r.costUs >= 0 ? '+' : ''}${fmt(r.costUs, 1)}`, `${r.share >= 0 ? '+' : ''}${pct(r.share)}`]),
+      ),
+    );
+    out.push('');
+  }
   for (const sc of result.scenarios) {
     out.push(`## ${sc.title}`);
     out.push('');
@@ -399,6 +438,7 @@ function compactRaw(result) {
   return {
     meta: result.meta,
     goals: result.goals,
+    inspection: result.inspection,
     threading: result.threading,
     scenarios: result.scenarios.map((sc) => ({
       id: sc.id,

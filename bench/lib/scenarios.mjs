@@ -1,6 +1,10 @@
 // The scenarios: what load each one puts on which contenders, and which contender the ratios are
 // taken against. `kind` decides the headline metrics: 'requests' (req/s, CPU µs per request),
-// 'bytes' (MB/s, CPU s per GB) or 'idle' (RSS growth per idle connection).
+// 'bytes' (MB/s, CPU s per GB) or 'idle' (RSS growth per idle connection). `tls`: wrk speaks
+// HTTPS to https://bench.example.com:PORT (the backend gets its TLS listener; lib/wrk-tls.lua
+// resolves the name to 127.0.0.1, so it is the SNI without an /etc/hosts entry); `headers`: -H
+// options of wrk.
+import { TLS_NAME } from './backend.mjs';
 
 /** Durations and counts for a full run and for `--quick` (wrk takes whole seconds; warm-up 0 = none). */
 export const PROFILES = {
@@ -14,6 +18,8 @@ const TCP_BULK = [...TCP_PROXIES.slice(0, 2), 'epoxy-cubic', ...TCP_PROXIES.slic
 const HTTP_PROXIES = ['direct', 'epoxy-http', 'epoxy-http+hook', 'haproxy-http', 'http-proxy'];
 /** The keep-alive 1 KiB scenario adds epoxy with an access log line per request (the JS thread's cost of logging). */
 const HTTP_KA = [...HTTP_PROXIES.slice(0, 3), 'epoxy-http+log', ...HTTP_PROXIES.slice(3)];
+/** TLS passthrough: by SNI and without inspection, epoxy and haproxy, in front of nginx's HTTPS port. */
+const TLS_PROXIES = ['direct-tls', 'epoxy-sni', 'epoxy-tls-plain', 'haproxy-sni', 'haproxy-tls-plain'];
 
 export const SCENARIOS = [
   {
@@ -78,5 +84,19 @@ export const SCENARIOS = [
     about: 'A fresh proxy; N client connections each make one 1 KiB request and then stay open, idle. RSS growth of the proxy process divided by N. TCP-mode proxies hold a backend connection per client connection; HTTP-mode proxies need none while idle.',
     tool: 'idle', path: '/1k', connections: (p) => p.idleConns,
     kind: 'idle', contenders: ['epoxy', 'epoxy+hook', 'haproxy-tcp', 'epoxy-http', 'haproxy-http', 'http-proxy'], baseline: 'haproxy-tcp',
+  },
+  {
+    id: 'tls-ka',
+    title: 'TLS passthrough by SNI, 1 KiB, keep-alive',
+    about: `HTTPS through TCP-mode proxies that route by the ClientHello's SNI (${TLS_NAME}) without decrypting, and the same proxies without inspection: 50 keep-alive connections (one handshake each), then 1 KiB requests; the proxies only forward TLS records (at 1 KiB both copy: epoxy splices only once a read fills 16 KiB). nginx terminates TLS 1.3 (EC P-256 certificate).`,
+    tool: 'wrk', tls: true, path: '/1k', connections: 50, seconds: (p) => p.wrkSec,
+    kind: 'requests', contenders: TLS_PROXIES, baseline: 'haproxy-sni',
+  },
+  {
+    id: 'tls-conn',
+    title: 'TLS passthrough by SNI, a new TLS connection per request',
+    about: `wrk with \`Connection: close\`: nginx closes after each response and wrk reconnects with a full TLS 1.3 handshake (nginx has no session cache and no tickets, so wrk cannot resume), the proxies inspect one ClientHello and open one backend connection per request: CPU per request = CPU per connection. SNI ${TLS_NAME}.`,
+    tool: 'wrk', tls: true, headers: ['Connection: close'], path: '/1k', connections: 50, seconds: (p) => p.wrkSec,
+    kind: 'requests', contenders: TLS_PROXIES, baseline: 'haproxy-sni',
   },
 ];

@@ -69,7 +69,7 @@ export function scenarioCharts(sc, meta) {
       const flagged = c.flags?.some((f) => f.startsWith('noisy') || f.includes('spread') || f.startsWith('errors'));
       let note;
       if (!c.available) note = `n/a (${c.reason})`;
-      else if (!s) note = c.contender === 'direct' ? 'no proxy process' : c.failed ? `failed: ${c.failed}` : 'no data';
+      else if (!s) note = !CONTENDERS[c.contender]?.kind ? 'no proxy process' : c.failed ? `failed: ${c.failed}` : 'no data';
       else if (flagged) note = '⚠ ' + c.flags.filter((f) => f.startsWith('noisy') || f.includes('spread') || f.startsWith('errors')).map((f) => f.split(' (')[0]).join(', ');
       return {
         label: cellLabel(c, sc),

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 export const ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 
-const SYSTEM_TOOLS = ['haproxy=haproxy', 'wrk=wrk', 'ab=apache2-utils', 'nginx=nginx'];
+const SYSTEM_TOOLS = ['haproxy=haproxy', 'wrk=wrk', 'ab=apache2-utils', 'nginx=nginx', 'openssl=openssl'];
 
 function run(cmd, args, what) {
   process.stderr.write(`bench: ${what}: ${cmd} ${args.join(' ')}\n`);
@@ -15,9 +15,14 @@ function run(cmd, args, what) {
   if (r.status !== 0) throw new Error(`${what} failed (${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal})`);
 }
 
-/** Installs haproxy, wrk, ab (apache2-utils) and nginx with apt when missing. */
+/** Installs haproxy, wrk, ab (apache2-utils), nginx and openssl (the TLS scenarios' certificate) with apt when missing. */
 export function ensureSystemTools() {
-  run('bash', [join(ROOT, 'scripts/ensure-tools.sh'), ...SYSTEM_TOOLS], 'checking system tools');
+  ensureTools(SYSTEM_TOOLS);
+}
+
+/** Installs the missing ones of `pairs` ('command=package', scripts/ensure-tools.sh's arguments) with apt. */
+export function ensureTools(pairs) {
+  run('bash', [join(ROOT, 'scripts/ensure-tools.sh'), ...pairs], 'checking system tools');
 }
 
 function newestMtime(path) {
