@@ -167,6 +167,7 @@ void Engine::apply_snapshot(Command& c) {
                    return !r.host.empty() || !r.alpn.empty();
                  });
     lr.accept_proxy = ls.accept_proxy;
+    lr.bind_addr = ls.addr;
     lr.counters = listeners_[i]->counters;
     lr.shared = listeners_[i]->shared;
     snap->listeners.push_back(std::move(lr));

@@ -316,6 +316,7 @@ struct ListenerRoute {
   std::vector<Route> routes;   // HTTP; TCP routed by SNI/ALPN
   bool inspect = false;        // TCP: some route needs the ClientHello (SNI or ALPN)
   AcceptProxySpec accept_proxy;
+  SockAddr bind_addr;          // where it listens: a connection's local address unless a wildcard
   std::shared_ptr<ListenerCounters> counters;
   std::shared_ptr<ListenerShared> shared;
 

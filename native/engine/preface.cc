@@ -1,5 +1,7 @@
 // A connection's preface: the PROXY header a load balancer in front sends before the client's
 // bytes (accepted), and the one epoxy sends to a server before the client's bytes.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "../core/json.h"
@@ -11,6 +13,16 @@ namespace epoxy {
 
 namespace {
 constexpr int64_t kRefusalLogIntervalMs = 1000;
+
+// A listener bound to one address (not 0.0.0.0 or ::) gives every connection that address.
+bool specific(const SockAddr& a) {
+  if (a.family() == AF_INET) return reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr.s_addr != htonl(INADDR_ANY);
+  if (a.family() == AF_INET6) {
+    const in6_addr& v6 = reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr;
+    return !IN6_IS_ADDR_UNSPECIFIED(&v6);
+  }
+  return false;
+}
 }  // namespace
 
 proxyproto::ParseStatus Session::take_proxy_header(std::string_view data, size_t& consumed) {
@@ -61,11 +73,17 @@ void Engine::note_refused_preface(ListenerCounters& lc, const std::string& liste
   log("warn", w.take());
 }
 
+// The PROXY header's destination: known from the bind when it names one address, so only
+// wildcard listeners pay a getsockname() per connection.
 const SockAddr& Session::local_address() {
   if (!local_known_) {
     local_known_ = true;
-    local_.len = sizeof local_.storage;
-    if (getsockname(client_.fd.get(), local_.get(), &local_.len) != 0) local_ = SockAddr{};
+    if (specific(listener().bind_addr)) {
+      local_ = listener().bind_addr;
+    } else {
+      local_.len = sizeof local_.storage;
+      if (getsockname(client_.fd.get(), local_.get(), &local_.len) != 0) local_ = SockAddr{};
+    }
   }
   return local_;
 }

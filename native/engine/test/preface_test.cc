@@ -181,3 +181,27 @@ TEST_CASE("preface: TCP routes by SNI, and the hello reaches the chosen server b
   CHECK(st["listeners"][0]["tls"]["sni"].u64() == 1);
   CHECK(st["listeners"][0]["tls"]["notTls"].u64() == 1);
 }
+
+TEST_CASE("preface: a v1 header to the server names the client and the listener's own address") {
+  auto cap = std::make_shared<Capture>();
+  Backend server(capturing(cap, 256));
+  REQUIRE(server.ok());
+  EngineHarness h;
+  SnapshotSpec spec = base_spec();
+  ServerSpec s = server_spec(1, server.address());
+  s.proxy_protocol = 1;
+  spec.pools.push_back(pool_spec(10, "pool", {s}));
+  spec.listeners.push_back(tcp_listener("front", 0, 0));
+  uint16_t port = start_with(h, spec);
+
+  Fd c = connect_loopback(port);
+  REQUIRE(c);
+  sockaddr_in me{};
+  socklen_t len = sizeof me;
+  REQUIRE(getsockname(c.get(), reinterpret_cast<sockaddr*>(&me), &len) == 0);
+  REQUIRE(send_all(c.get(), "ping"));
+  ::shutdown(c.get(), SHUT_WR);
+  REQUIRE(eventually([&] { return cap->all().size() == 1; }));
+  CHECK(cap->all()[0] == "PROXY TCP4 127.0.0.1 127.0.0.1 " + std::to_string(ntohs(me.sin_port)) + " " + std::to_string(port) +
+                             "\r\nping");
+}
