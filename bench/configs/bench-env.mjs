@@ -35,7 +35,9 @@ export function benchEngine() {
   const raw = process.env.BENCH_THREADS ?? '1';
   const threads = Number(raw);
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new Error(`BENCH_THREADS must be a whole number from 1 to 64, got "${raw}"`);
-  return { threads };
+  // BENCH_COALESCE_SESSIONS: engine.coalesceSessions for an experiment (default: epoxy's own).
+  const coalesce = process.env.BENCH_COALESCE_SESSIONS;
+  return coalesce === undefined ? { threads } : { threads, coalesceSessions: Number(coalesce) };
 }
 
 /**
