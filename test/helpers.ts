@@ -9,23 +9,63 @@ import { silentLogger } from '../src/log/logger.js';
 
 export const logger = silentLogger();
 
-// Ports handed out by this process: the kernel may give the same ephemeral port to two binds
-// in a row once the first is closed, and a test asking for two ports needs two.
+// Ports handed out by this process: a test asking for two ports needs two.
 const handedOut = new Set<number>();
 
-/** A port that was free a moment ago (bind to 0, read, close), never one returned before in this process. */
+/**
+ * The ports this test worker hands out: a slice of 20000–32767, below the kernel's ephemeral
+ * range (net.ipv4.ip_local_port_range, 32768–60999 by default). A port taken from the ephemeral
+ * range and closed again was not reserved: until the proxy under test bound it, any connect() or
+ * bind(0) in another test file could take it (EADDRINUSE, or a "refused" probe that connected).
+ * The kernel never picks a port from below that range, and each vitest worker (VITEST_POOL_ID)
+ * has its own slice, so only this worker can hand a port out again.
+ */
+export function portSlice(): { first: number; last: number } {
+  const floor = 20000;
+  const ceiling = ephemeralFloor() - 1;
+  const workers = 8;
+  const size = Math.floor((ceiling - floor + 1) / workers);
+  const id = (Number(process.env.VITEST_POOL_ID ?? '1') - 1) % workers;
+  const first = floor + Math.max(0, id) * size;
+  return { first, last: first + size - 1 };
+}
+
+function ephemeralFloor(): number {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
+    const n = Number(low);
+    if (Number.isInteger(n) && n > 21000) return n;
+  } catch {
+    // Not Linux's procfs: keep the default range's floor.
+  }
+  return 32768;
+}
+
+let nextInSlice = -1;
+
+/** A port in this worker's slice that is free now (bound and closed again), never one returned before in this process. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  for (;;) {
-    const srv = net.createServer();
-    srv.listen(0, host);
-    await once(srv, 'listening');
-    const { port } = srv.address() as net.AddressInfo;
-    srv.close();
-    await once(srv, 'close');
+  const { first, last } = portSlice();
+  const size = last - first + 1;
+  if (nextInSlice < 0) nextInSlice = Math.floor(Math.random() * size);
+  for (let tried = 0; tried < size; tried++) {
+    const port = first + (nextInSlice++ % size);
     if (handedOut.has(port)) continue;
+    if (!(await canBind(port, host))) continue;
     handedOut.add(port);
     return port;
   }
+  throw new Error(`freePort: no free port left in ${first}-${last}`);
+}
+
+async function canBind(port: number, host: string): Promise<boolean> {
+  const srv = net.createServer();
+  const bound = await new Promise<boolean>((resolve) => {
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host, exclusive: true }, () => resolve(true));
+  });
+  if (bound) await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return bound;
 }
 
 export interface Backend {
