@@ -64,8 +64,42 @@ export interface NativeRouteSpec {
   path: string;
   /** '' any, or an ALPN protocol the ClientHello must offer (TCP). */
   alpn: string;
-  /** Index into NativeSnapshotSpec.pools. */
+  /** Index into NativeSnapshotSpec.pools (for a hostMap route: the map's pool). */
   pool: number;
+  /**
+   * Index into NativeSnapshotSpec.hostMaps: the route matches when the normalized Host (HTTP)
+   * or SNI (TCP) has an entry in that map (exact, then `*.parent` walking up the labels), and
+   * `host` must then be ''. Absent: an ordinary route.
+   */
+  hostMap?: number;
+}
+
+/**
+ * Host entries in flat arrays: host i (normalized: lowercase, no port, no trailing dot; or a
+ * `*.suffix` wildcard) has `counts[i]` server uids, the next ones in `servers`. A count of
+ * HOST_REMOVED removes the host (its uids: none); a count of 0 keeps the host with no server
+ * (requests for it get 503, never another route).
+ */
+export interface NativeHostBatch {
+  hosts: string[];
+  counts: Uint32Array;
+  servers: Uint32Array;
+}
+
+export const HOST_REMOVED = 0xffffffff;
+
+/**
+ * A map of hosts to subsets of one pool's servers (issue 16's hostMaps). Kept by the engine
+ * across snapshots by uid, like pools: `initial` is read only when the uid is new to it.
+ */
+export interface NativeHostMapSpec {
+  uid: number;
+  name: string;
+  /** Index into NativeSnapshotSpec.pools: the pool holding every server the map's hosts use. */
+  pool: number;
+  /** BALANCE.roundrobin, leastconn or p2c: how one host's servers share its traffic. */
+  balance: number;
+  initial?: NativeHostBatch;
 }
 
 /** `congestion`: TCP congestion control of client connections; '' the system's. */
@@ -85,6 +119,7 @@ export type NativeListenerSpec = {
 export interface NativeSnapshotSpec {
   listeners: NativeListenerSpec[];
   pools: NativePoolSpec[];
+  hostMaps: NativeHostMapSpec[];
   timeouts: {
     httpRequestMs: number;
     connectMs: number;
@@ -141,6 +176,12 @@ export interface NativeEngine {
   addServer(poolUid: number, server: NativeServerSpec): void;
   removeServer(uid: number): void;
   updateServer(update: NativeServerUpdate): void;
+  /**
+   * Sets or removes hosts of the running map `mapUid` on every engine thread (queued like
+   * addServer: a server must be added to the map's pool before a batch names it). Unknown uids
+   * in a batch are skipped.
+   */
+  setHosts(mapUid: number, batch: NativeHostBatch): void;
   /** (token, target) pairs. */
   selectReply(pairs: Uint32Array): void;
   requestStats(token: number): void;

@@ -361,6 +361,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         return { ...base, mode: 'http', routes };
       }),
       pools: this.#pools.specs(plan.pools),
+      hostMaps: [],
       timeouts: {
         httpRequestMs: c.timeouts.httpRequestMs,
         connectMs: c.timeouts.connectMs,
