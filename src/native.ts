@@ -182,6 +182,8 @@ export interface NativeEngine {
    * in a batch are skipped.
    */
   setHosts(mapUid: number, batch: NativeHostBatch): void;
+  /** Snapshots some engine thread has not taken yet; 0: the last apply is in force everywhere. */
+  pendingApplies(): number;
   /** (token, target) pairs. */
   selectReply(pairs: Uint32Array): void;
   requestStats(token: number): void;

@@ -33,6 +33,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                         InstanceMethod("updateServer", &EngineWrap::UpdateServer),
                         InstanceMethod("selectReply", &EngineWrap::SelectReply),
                         InstanceMethod("requestStats", &EngineWrap::RequestStats),
+                        InstanceMethod("pendingApplies", &EngineWrap::PendingApplies),
                         InstanceMethod("takeEvents", &EngineWrap::TakeEvents),
                         InstanceMethod("stop", &EngineWrap::Stop), InstanceMethod("close", &EngineWrap::Close),
                         InstanceMethod("ref", &EngineWrap::Ref), InstanceMethod("unref", &EngineWrap::Unref)});
@@ -124,6 +125,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value RequestStats(const Napi::CallbackInfo& info) {
     if (Usable(info.Env()) && info[0].IsNumber()) engine_->request_stats(info[0].As<Napi::Number>().Uint32Value());
     return info.Env().Undefined();
+  }
+
+  Napi::Value PendingApplies(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    return Napi::Number::New(env, static_cast<double>(engine_->pending_applies()));
   }
 
   Napi::Value TakeEvents(const Napi::CallbackInfo& info) {

@@ -130,6 +130,9 @@ class Engine {
   // Control thread: waits (at most `timeout_ms`) until the engine has taken every snapshot
   // posted so far — the listeners those dropped are closed then. False on timeout.
   bool wait_applied(int timeout_ms);
+  // Control thread: snapshots posted that the engine has not taken yet (0: every change of
+  // the last apply is in force, kept listeners' socket options included).
+  uint64_t pending_applies() const { return applies_posted_ - applies_done_.load(std::memory_order_acquire); }
   bool add_server(uint32_t pool_uid, ServerSpec server, std::string& error);
   void remove_server(uint32_t uid);
   // Weight, maxconn, drain/maint, the verdict of active checks: fields left unset stay.

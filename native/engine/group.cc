@@ -1,5 +1,7 @@
 #include "group.h"
 
+#include <algorithm>
+
 #include "../net/socket.h"
 
 namespace epoxy {
@@ -75,6 +77,12 @@ bool EngineGroup::apply(SnapshotSpec spec, std::string& error) {
   auto shared_spec = std::make_shared<const SnapshotSpec>(std::move(spec));
   for (size_t i = 0; i < engines_.size(); ++i) engines_[i]->post_apply(shared_spec, std::move(fresh[i]));
   return true;
+}
+
+uint64_t EngineGroup::pending_applies() const {
+  uint64_t most = 0;
+  for (const auto& e : engines_) most = std::max(most, e->pending_applies());
+  return most;
 }
 
 bool EngineGroup::add_server(uint32_t pool_uid, ServerSpec server, std::string& error) {

@@ -52,6 +52,8 @@ class EngineGroup {
   // ---- control thread (the same API as one Engine) ----
   bool start(const GroupOptions& options, std::string& error);
   bool apply(SnapshotSpec spec, std::string& error);
+  // Snapshots some engine has not taken yet (the most over the engines); 0: all in force.
+  uint64_t pending_applies() const;
   bool add_server(uint32_t pool_uid, ServerSpec server, std::string& error);
   void remove_server(uint32_t uid);
   void update_server(const ServerUpdate& update);
