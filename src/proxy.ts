@@ -50,6 +50,8 @@ export interface ProxyEvents {
   server: [ServerEvent];
 }
 
+const IN_FORCE_WAIT_MS = 5000;
+
 export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #engine: NativeEngine;
   readonly #logger: Logger;
@@ -88,6 +90,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       await access.close();
       throw err;
     }
+    await proxy.#inForce(logger);
     if (result.config.admin) {
       try {
         await proxy.#admin.open(result.config.admin);
@@ -193,12 +196,30 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       throw err;
     }
     access.commit();
+    await this.#inForce(log);
     const summary = reloadSummary(this.#config, next);
     this.#config = next;
     this.#select = this.#makeSelect(next);
     this.#health.sync(this.#pools.all());
     this.#admin.commit(next.admin, moved);
     log.info(summary, 'config reloaded');
+  }
+
+  /**
+   * Resolves once every engine thread has taken the last snapshot, so that a reload (or start)
+   * resolves with its changes in force — a kept listener's socket options included. The engine
+   * threads take a snapshot at their next loop turn (well under a millisecond when idle, a few
+   * under load); after IN_FORCE_WAIT_MS a warning says the change is still on its way.
+   */
+  async #inForce(log: Logger): Promise<void> {
+    const deadline = Date.now() + IN_FORCE_WAIT_MS;
+    while (!this.#closed && this.#engine.pendingApplies() > 0) {
+      if (Date.now() > deadline) {
+        log.warn({ waitedMs: IN_FORCE_WAIT_MS }, 'the engine threads have not taken the new config yet; it applies as soon as they do');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
   }
 
   /** The access log's destination for `next`, opened; a file that cannot be opened rejects the reload. */
