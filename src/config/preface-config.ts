@@ -5,8 +5,9 @@
  */
 import { isIP } from 'node:net';
 
+import { checkHostMapRoute, checkRouteTarget, type HostMapNames } from './hostmap-config.js';
 import { describe } from './schema.js';
-import type { AcceptProxyConfig, ConfigIssue, ProxyProtocolVersion, TcpRouteConfig } from './types.js';
+import type { AcceptProxyConfig, ConfigIssue, ProxyProtocolVersion } from './types.js';
 import type { ResolvedAcceptProxy, ResolvedTcpRoute } from './resolved.js';
 
 export const DEFAULT_PROXY_TIMEOUT_MS = 3000;
@@ -23,6 +24,7 @@ export function checkTcpListener(
   poolNames: string[],
   unknownPool: (name: string) => string,
   hostPattern: HostPattern,
+  maps: HostMapNames,
   issues: ConfigIssue[],
 ): void {
   const hasPool = listener.given.has('pool');
@@ -49,7 +51,10 @@ export function checkTcpListener(
         issues.push({ path: `${at}.sni`, message: `"${sni}" is an IP address, which clients never send as SNI (RFC 6066)` });
       }
     }
-    if (typeof pool === 'string' && !poolNames.includes(pool)) issues.push({ path: `${at}.pool`, message: unknownPool(pool) });
+    checkHostMapRoute(at, raw, 'sni', issues);
+    if (checkRouteTarget(at, raw, maps, issues) && typeof pool === 'string' && !poolNames.includes(pool)) {
+      issues.push({ path: `${at}.pool`, message: unknownPool(pool) });
+    }
   });
 }
 
@@ -75,12 +80,20 @@ export function resolveAcceptProxy(raw: true | AcceptProxyConfig | undefined): R
   };
 }
 
-export function resolveTcpRoutes(routes: TcpRouteConfig[] | undefined, hostPattern: HostPattern): ResolvedTcpRoute[] {
+export function resolveTcpRoutes(
+  routes: ReadonlyArray<{ sni?: string | undefined; alpn?: string | undefined; pool?: string | undefined; hostMap?: string | undefined }> | undefined,
+  hostPattern: HostPattern,
+): ResolvedTcpRoute[] {
   return (routes ?? []).map((r) => ({
     sni: r.sni === undefined ? '' : (hostPattern(r.sni) ?? ''),
     alpn: r.alpn ?? '',
-    pool: r.pool,
+    ...routeTarget(r),
   }));
+}
+
+/** A hostMap route is served by the map's pool, which is named after the map. */
+export function routeTarget(r: { pool?: string | undefined; hostMap?: string | undefined }): { pool: string; hostMap?: string } {
+  return r.hostMap !== undefined ? { pool: r.hostMap, hostMap: r.hostMap } : { pool: r.pool ?? '' };
 }
 
 /** A server's own setting wins over its pool's; `false` says none. */

@@ -59,6 +59,12 @@ export interface ResolvedPool {
   congestion: string;
   /** For servers that do not say (also those added at run time); null: none. */
   proxyProtocol: ProxyProtocolVersion | null;
+  /**
+   * Where the servers come from when not from the config: `{ redis }` (the key of a SET or
+   * HASH; `servers` is then empty here and filled from Redis at run time) or `{ hostMap }` (the
+   * pool behind a host map: every server some host of the map names).
+   */
+  source?: { redis: string } | { hostMap: string };
 }
 
 export interface ResolvedAcceptProxy {
@@ -72,7 +78,10 @@ export interface ResolvedTcpRoute {
   sni: string;
   /** '' any. */
   alpn: string;
+  /** The pool; for a hostMap route, the map's pool (named after the map). */
   pool: string;
+  /** Set for a `{ hostMap }` route. */
+  hostMap?: string;
 }
 
 export interface ResolvedTcpListener {
@@ -97,7 +106,10 @@ export interface ResolvedRoute {
   host: string;
   /** '' for any path. */
   path: string;
+  /** The pool; for a hostMap route, the map's pool (named after the map). */
   pool: string;
+  /** Set for a `{ hostMap }` route. */
+  hostMap?: string;
 }
 
 export interface ResolvedHttpListener {
@@ -135,6 +147,24 @@ export interface ResolvedConfig {
   admin?: ResolvedAdmin;
   shutdownGraceMs: number;
   engine: ResolvedEngine;
+  redis?: ResolvedRedis;
+  /** In config order; each map's pool is also in `pools` (source `{ hostMap }`). */
+  hostMaps: ResolvedHostMap[];
+}
+
+export interface ResolvedRedis {
+  url: string;
+  channel: string;
+  resyncMs: number;
+}
+
+export interface ResolvedHostMap {
+  name: string;
+  /** With exactly one `{host}`. */
+  key: string;
+  format: 'set' | 'hipache';
+  balance: 'roundrobin' | 'leastconn' | 'p2c';
+  cacheFile?: string;
 }
 
 /** engine settings with their defaults; `threads` a number ('auto' resolved at start). */

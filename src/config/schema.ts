@@ -113,19 +113,34 @@ const queueSchema = z.strictObject(
   { error: expecting('an object like { timeoutMs: 5000, limit: 10000 }') },
 );
 
+// Servers listed in the config, or kept in Redis (a SET of addresses or a HASH address → weight)
+// that every instance of a fleet follows; whether `redis` is configured is a meaning check.
+const redisServers = z.strictObject(
+  { redis: nonEmpty('a Redis key like "epoxy:pool:apps"') },
+  { error: expecting('an object like { redis: "epoxy:pool:apps" }') },
+);
+const serverList = z.union(
+  [z.array(server, { error: expecting('a list of servers') }).min(1, { error: 'must list at least one server' }), redisServers],
+  { error: (iss) => `must be a list of servers or { redis: "key" } (servers kept in Redis), got ${describe(iss.input)}` },
+);
+
+// Everything a pool takes except its servers and balance: the settings a host map gives the
+// pool behind each of its hosts.
+const poolSettings = {
+  retries: intIn(0, 100).optional(),
+  maxconn,
+  queue: queueSchema.optional(),
+  health: healthSchema.optional(),
+  passive: passive.optional(),
+  congestion,
+  proxyProtocol: proxyProtocolVersion.optional(),
+};
+
 export const poolSchema = z.strictObject(
   {
     balance: balance.optional(),
-    servers: z
-      .array(server, { error: expecting('a list of servers') })
-      .min(1, { error: 'must list at least one server' }),
-    retries: intIn(0, 100).optional(),
-    maxconn,
-    queue: queueSchema.optional(),
-    health: healthSchema.optional(),
-    passive: passive.optional(),
-    congestion,
-    proxyProtocol: proxyProtocolVersion.optional(),
+    servers: serverList,
+    ...poolSettings,
   },
   { error: expecting('a pool object like { servers: ["127.0.0.1:9001"] }') },
 );
@@ -134,7 +149,8 @@ const routeSchema = z.strictObject(
   {
     host: z.string({ error: expecting('a host pattern string') }).optional(),
     path: z.string({ error: expecting('a path prefix string') }).optional(),
-    pool: nonEmpty('the name of a pool'),
+    pool: nonEmpty('the name of a pool').optional(),
+    hostMap: nonEmpty('the name of a host map').optional(),
   },
   { error: expecting('a route object like { pool: "web" }') },
 );
@@ -148,7 +164,8 @@ const tcpRouteSchema = z.strictObject(
       .min(1, { error: 'must not be empty (leave alpn out to match any)' })
       .max(255, { error: 'must be at most 255 bytes (an ALPN protocol name)' })
       .optional(),
-    pool: nonEmpty('the name of a pool'),
+    pool: nonEmpty('the name of a pool').optional(),
+    hostMap: nonEmpty('the name of a host map').optional(),
   },
   { error: expecting('a route object like { sni: "api.example.com", pool: "api" }') },
 );
@@ -282,6 +299,29 @@ const engineSchema = z.strictObject(
   { error: expecting('an object of engine settings') },
 );
 
+// Whether the URL parses and the key template holds {host} are meaning checks (hostmap-config.ts).
+const redisSchema = z.strictObject(
+  {
+    url: nonEmpty('a URL like "redis://127.0.0.1:6379/0" or "rediss://…"'),
+    channel: nonEmpty('a pub/sub channel name').optional(),
+    resyncMs: intIn(100, MAX_MS, ' of milliseconds').optional(),
+  },
+  { error: expecting('an object like { url: "redis://127.0.0.1:6379" }') },
+);
+
+const hostMapPool = z.strictObject(poolSettings, { error: expecting('an object of pool settings like { retries: 2 }') });
+
+const hostMapSchema = z.strictObject(
+  {
+    key: nonEmpty('a key template holding "{host}", like "hostnames:{host}:backends"').optional(),
+    format: z.enum(['set', 'hipache'], { error: expecting('"set" or "hipache"') }).optional(),
+    balance: z.enum(['roundrobin', 'leastconn', 'p2c'], { error: expecting('"roundrobin", "leastconn" or "p2c"') }).optional(),
+    pool: hostMapPool.optional(),
+    cacheFile: nonEmpty('a file path').optional(),
+  },
+  { error: expecting('a host map object like { key: "hostnames:{host}:backends" }') },
+);
+
 const selectSchema = z.custom<SelectHook>((v) => typeof v === 'function', {
   error: (iss) => `must be a function, got ${describe(iss.input)}`,
 });
@@ -297,6 +337,8 @@ export const configSchema = z.strictObject({
   admin: adminSchema.optional(),
   shutdownGraceMs: intIn(0, 3_600_000, ' of milliseconds').optional(),
   engine: engineSchema.optional(),
+  redis: redisSchema.optional(),
+  hostMaps: z.record(z.string(), hostMapSchema, { error: expecting('an object mapping host map names to host maps') }).optional(),
 });
 
 export type ParsedConfig = z.infer<typeof configSchema>;
@@ -361,6 +403,10 @@ export function listenerFields(raw: unknown): ListenerView | undefined {
   return objectView(raw, listenerView);
 }
 
+export function healthFields(raw: unknown): HealthView | undefined {
+  return objectView(raw, healthSchema.shape);
+}
+
 export function poolFields(raw: unknown): PoolView | undefined {
   if (!isObject(raw)) return undefined;
   const view: PoolView = { servers: Array.isArray(raw['servers']) ? raw['servers'].map(serverAddress) : [] };
@@ -394,6 +440,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   'listeners/#/routes/#': [...new Set([...Object.keys(routeSchema.shape), ...Object.keys(tcpRouteSchema.shape)])],
   'listeners/#/acceptProxy': Object.keys(acceptProxyObject.shape),
   'pools/*': Object.keys(poolSchema.shape),
+  'pools/*/servers': Object.keys(redisServers.shape),
   'pools/*/servers/#': Object.keys(serverObject.shape),
   'pools/*/balance': Object.keys(balanceObject.shape),
   'pools/*/queue': Object.keys(queueSchema.shape),
@@ -403,6 +450,12 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   admin: Object.keys(adminSchema.shape),
   accessLog: Object.keys(accessLogObject.shape),
   engine: Object.keys(engineSchema.shape),
+  redis: Object.keys(redisSchema.shape),
+  'hostMaps/*': Object.keys(hostMapSchema.shape),
+  'hostMaps/*/pool': Object.keys(hostMapPool.shape),
+  'hostMaps/*/pool/queue': Object.keys(queueSchema.shape),
+  'hostMaps/*/pool/health': Object.keys(healthSchema.shape),
+  'hostMaps/*/pool/passive': Object.keys(passiveObject.shape),
 };
 
 /** Translates zod's issues; an unknown-keys issue becomes one issue per key, at that key. */
@@ -438,7 +491,7 @@ function matchesAtTop(iss: ZodIssue): boolean {
 
 function positionOf(path: readonly PropertyKey[]): string {
   return path
-    .map((seg, i) => (typeof seg === 'number' ? '#' : i === 1 && path[0] === 'pools' ? '*' : String(seg)))
+    .map((seg, i) => (typeof seg === 'number' ? '#' : i === 1 && (path[0] === 'pools' || path[0] === 'hostMaps') ? '*' : String(seg)))
     .join('/');
 }
 

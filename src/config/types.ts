@@ -119,8 +119,13 @@ export interface QueueConfig {
 export interface PoolConfig {
   /** How a server is chosen for a new connection or request. Default `roundrobin` (smooth weighted). */
   balance?: Balance;
-  /** At least one: an address, or an object with the address and its weight, maxconn or state. */
-  servers: Array<Address | ServerConfig>;
+  /**
+   * At least one: an address, or an object with the address and its weight, maxconn or state.
+   * Or `{ redis: key }`: the servers are the members of that Redis key (a SET of `ip:port`, or a
+   * HASH `ip:port` → weight 1–256), followed live by every instance of a fleet (needs `redis`);
+   * `epoxy servers <config> add|remove|list <pool>` changes them.
+   */
+  servers: Array<Address | ServerConfig> | RedisServersConfig;
   /**
    * How many further servers to try when a connect fails before any byte was sent
    * (refused, reset, timed out). Default 3; each retry goes to a server not yet tried.
@@ -149,11 +154,37 @@ export interface PoolConfig {
   proxyProtocol?: ProxyProtocolVersion;
 }
 
+/** A pool whose servers live in Redis. */
+export interface RedisServersConfig {
+  /** The key, e.g. `epoxy:pool:apps`. Not a template: one key per pool. */
+  redis: string;
+}
+
+/** What a route sends its matches to: a pool, or the servers a host map lists for the host. */
+export type RouteTarget =
+  | {
+      /** The pool that serves what this route matches. */
+      pool: string;
+      hostMap?: never;
+    }
+  | {
+      /**
+       * A host map (`hostMaps`): the route matches when the request's Host (HTTP) or the SNI
+       * (TCP) has an entry in it — exact first, then `*.parent` entries walking up the labels —
+       * and the host's own servers serve it; a host with no entry goes on to the next route.
+       */
+      hostMap: string;
+      pool?: never;
+    };
+
 /**
  * One HTTP route. Routes are tried in order; the first whose host and path match wins, so put
  * specific routes first and a catch-all `{ pool }` last. A request no route matches gets 404.
  */
-export interface RouteConfig {
+export type RouteConfig = RouteMatch & RouteTarget;
+
+/** What an HTTP route matches. */
+export interface RouteMatch {
   /**
    * `api.example.com` (exact) or `*.example.com` (any subdomain, not example.com itself);
    * omitted: any host. Matched against the request's Host normalized: lowercase, port and a
@@ -162,8 +193,6 @@ export interface RouteConfig {
   host?: string;
   /** A path prefix such as `/v1/`; omitted: any path. Case-sensitive, matched on the raw target. */
   path?: string;
-  /** The pool that serves the requests this route matches. */
-  pool: string;
 }
 
 /**
@@ -219,7 +248,10 @@ interface ListenerBase {
  * malformed or too large hello (over 16 KiB of handshake), or sent nothing within
  * `timeouts.inspectMs`. A connection no route matches is closed.
  */
-export interface TcpRouteConfig {
+export type TcpRouteConfig = TcpRouteMatch & RouteTarget;
+
+/** What a TCP route matches in the ClientHello. */
+export interface TcpRouteMatch {
   /**
    * The SNI name: exact (`api.example.com`) or `*.example.com` (any subdomain, not
    * example.com itself), compared case-insensitively with a trailing dot ignored. Omitted: any.
@@ -227,8 +259,6 @@ export interface TcpRouteConfig {
   sni?: string;
   /** A protocol the client must offer in ALPN, e.g. `h2` (any of those offered). Omitted: any. */
   alpn?: string;
-  /** The pool that serves the connections this route matches. */
-  pool: string;
 }
 
 /**
@@ -374,7 +404,58 @@ export interface EpoxyConfig {
   shutdownGraceMs?: number;
   /** Data-plane tuning; the defaults suit most hosts. */
   engine?: EngineTuning;
+  /**
+   * The Redis server that host maps and `{ redis: key }` pools live in, shared by a fleet of
+   * epoxy instances. Needed by `hostMaps` and Redis-backed pools.
+   */
+  redis?: RedisConfig;
+  /** Host → servers maps kept in Redis, by name; routes use them with `{ hostMap: name }`. */
+  hostMaps?: Record<string, HostMapConfig>;
 }
+
+/**
+ * Where the shared routing lives. If Redis is unreachable at start, epoxy starts from each host
+ * map's `cacheFile` (else with empty maps) and retries with backoff; if it is lost while running,
+ * epoxy keeps routing by the last map it knew, reconnects, and resyncs everything on reconnect.
+ */
+export interface RedisConfig {
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS. The password is never logged. */
+  url: string;
+  /** The pub/sub channel writers publish a changed host (or `pool:<name>`) to. Default `epoxy:changes`. */
+  channel?: string;
+  /** Full resync period, the safety net behind pub/sub and keyspace notifications (100–86400000). Default 30000. */
+  resyncMs?: number;
+}
+
+/**
+ * Hosts and their servers, one Redis key per host. Host names are normalized on load (lowercase,
+ * port and trailing dot removed); entries that are not valid addresses are skipped and logged
+ * once. Changes are followed through `redis.channel`, keyspace notifications when the server
+ * sends them (epoxy never changes the server's config), and a full resync every
+ * `redis.resyncMs`. `epoxy hosts <config> set|add|remove|get|list|del` edits a map.
+ */
+export interface HostMapConfig {
+  /** Key template with exactly one `{host}`, e.g. `hostnames:{host}:backends`. Default `epoxy:host:{host}`. */
+  key?: string;
+  /**
+   * `set` (default): a SET of `ip:port` per host. `hipache`: a LIST `[identifier, 'http://ip:port', …]`
+   * as hipache keeps `frontend:<host>`, with `*.example.com` wildcard hosts.
+   */
+  format?: 'set' | 'hipache';
+  /** How one host's servers share its traffic. Default `roundrobin`. */
+  balance?: 'roundrobin' | 'leastconn' | 'p2c';
+  /**
+   * Settings of the pool behind every host (retries, maxconn, queue, health, passive,
+   * congestion, proxyProtocol), as for a pool. Stats and `/metrics` show the map's servers as a
+   * pool named after the map, so a host map's name must differ from every pool's.
+   */
+  pool?: HostMapPoolConfig;
+  /** Where the last known map is written (atomically, after each sync) and read when Redis is down at start. */
+  cacheFile?: string;
+}
+
+/** A pool's settings without its servers and balance. */
+export type HostMapPoolConfig = Omit<PoolConfig, 'servers' | 'balance'>;
 
 /** The object form of `accessLog`. */
 export interface AccessLogConfig {

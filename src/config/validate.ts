@@ -8,7 +8,8 @@ import { checkAccessLog, resolveAccessLog } from './access-log-config.js';
 import { errorCode } from './errors.js';
 import { isIPLiteral, isLoopback, normalizeAddress, parseAddress } from './address.js';
 import { checkHostCongestion } from './congestion.js';
-import { checkAcceptProxy, checkTcpListener, resolveAcceptProxy, resolveTcpRoutes, serverProxyProtocol } from './preface-config.js';
+import { checkAcceptProxy, checkTcpListener, resolveAcceptProxy, resolveTcpRoutes, routeTarget, serverProxyProtocol } from './preface-config.js';
+import { checkHostMapRoute, checkRouteTarget, checkSharedRouting, resolveHostMap, resolveRedis, type HostMapNames } from './hostmap-config.js';
 import { autoThreads, checkCpus } from './threads.js';
 import { checkHealth, resolveHealth } from './health-config.js';
 import {
@@ -16,6 +17,7 @@ import {
   describe,
   formatPath,
   fromZodIssues,
+  healthFields,
   listenerFields,
   poolFields,
   type BalanceView,
@@ -61,8 +63,9 @@ export async function resolveConfig(input: unknown, options: ResolveOptions = {}
   const addresses = await resolveAllAddresses(input, listeners, pools, options.lookup ?? defaultLookup);
 
   checkPools(input['pools'], pools, addresses, issues);
+  const maps = checkSharedRouting(input, pools.map(([name]) => name), healthFields, issues);
   const binds: BindOwner[] = [];
-  checkListeners(listeners, pools, addresses, binds, issues);
+  checkListeners(listeners, pools, maps, addresses, binds, issues);
   checkAdmin(input, binds, addresses, issues);
   await checkAccessLog(input['accessLog'], issues);
   await checkHostCongestion(input, issues);
@@ -205,6 +208,7 @@ function serverText(s: string | { address: string }): string {
 function checkListeners(
   listeners: Array<ListenerView | undefined>,
   pools: Array<[string, PoolView | undefined]>,
+  maps: HostMapNames,
   addresses: AddressMap,
   binds: BindOwner[],
   issues: ConfigIssue[],
@@ -231,9 +235,9 @@ function checkListeners(
     }
 
     if (l.mode === 'http') {
-      checkRoutes(path, l.routes ?? [], poolNames, issues);
+      checkRoutes(path, l.routes ?? [], poolNames, maps, issues);
     } else if (l.mode === 'tcp') {
-      checkTcpListener(path, l, poolNames, (name) => unknownPoolMessage(name, poolNames), normalizeHostPattern, issues);
+      checkTcpListener(path, l, poolNames, (name) => unknownPoolMessage(name, poolNames), normalizeHostPattern, maps, issues);
     }
     checkAcceptProxy(path, l.acceptProxy, issues);
   });
@@ -250,7 +254,7 @@ export function normalizeHostPattern(pattern: string): string | undefined {
   return HOST_LABELS.test(rest) ? lower : undefined;
 }
 
-function checkRoutes(path: string, routes: unknown[], poolNames: string[], issues: ConfigIssue[]): void {
+function checkRoutes(path: string, routes: unknown[], poolNames: string[], maps: HostMapNames, issues: ConfigIssue[]): void {
   if (routes.length === 0) issues.push({ path: `${path}.routes`, message: 'must contain at least one route' });
   routes.forEach((raw, j) => {
     if (!isRecord(raw)) return;  // the shape check reports it
@@ -262,7 +266,8 @@ function checkRoutes(path: string, routes: unknown[], poolNames: string[], issue
     if (typeof prefix === 'string' && !prefix.startsWith('/')) {
       issues.push({ path: `${at}.path`, message: `a path prefix must start with "/", got "${prefix}"` });
     }
-    if (typeof pool === 'string' && !poolNames.includes(pool)) {
+    checkHostMapRoute(at, raw, 'host', issues);
+    if (checkRouteTarget(at, raw, maps, issues) && typeof pool === 'string' && !poolNames.includes(pool)) {
       issues.push({ path: `${at}.pool`, message: unknownPoolMessage(pool, poolNames) });
     }
   });
@@ -361,11 +366,15 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
     const routes = l.routes.map((r) => ({
       host: r.host === undefined ? '' : (normalizeHostPattern(r.host) ?? ''),
       path: r.path ?? '',
-      pool: r.pool,
+      ...routeTarget(r),
     }));
     return { ...base, mode: 'http', routes };
   });
   const pools = Object.entries(data.pools).map(([name, p]) => buildPool(name, p, (i) => resolved(serverPath(name, i))));
+  const hostMaps = Object.entries(data.hostMaps ?? {}).map(([name, m]) => resolveHostMap(name, m));
+  for (const [name, m] of Object.entries(data.hostMaps ?? {})) {
+    pools.push({ ...buildPool(name, { ...m.pool, balance: m.balance ?? 'roundrobin', servers: [] }, noAddress), source: { hostMap: name } });
+  }
   const config: ResolvedConfig = {
     listeners,
     pools,
@@ -384,7 +393,9 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
     },
     accessLog: resolveAccessLog(data.accessLog),
     shutdownGraceMs: data.shutdownGraceMs ?? 10_000,
+    hostMaps,
   };
+  if (data.redis) config.redis = resolveRedis(data.redis);
   if (data.select) config.select = data.select;
   if (data.admin) {
     config.admin = { bind: resolved('admin.bind'), latencyWindowMs: data.admin.latencyWindowMs ?? 60_000 };
@@ -394,19 +405,26 @@ function buildConfig(data: ParsedConfig, addresses: AddressMap): ResolvedConfig 
 }
 
 type ParsedPool = ParsedConfig['pools'][string];
+type ParsedServer = Exclude<ParsedPool['servers'], { redis: string }>[number];
+
+function noAddress(): string {
+  throw new Error('internal error: a host map pool lists no servers in the config');
+}
 
 function buildPool(name: string, p: ParsedPool, address: (index: number) => string): ResolvedPool {
+  const listed = Array.isArray(p.servers) ? p.servers : [];
   const pool: ResolvedPool = {
     name,
     ...resolveBalance(p.balance ?? 'roundrobin'),
     retries: p.retries ?? 3,
-    servers: p.servers.map((s, i) => resolveServer(s, address(i), p)),
+    servers: listed.map((s, i) => resolveServer(s, address(i), p)),
     queue: { timeoutMs: p.queue?.timeoutMs ?? 5000, limit: p.queue?.limit ?? 10_000 },
     passive: resolvePassive(p.passive),
     congestion: p.congestion ?? '',
     proxyProtocol: p.proxyProtocol ?? null,
   };
   if (p.health) pool.health = resolveHealth(p.health);
+  if (!Array.isArray(p.servers)) pool.source = { redis: p.servers.redis };
   return pool;
 }
 
@@ -416,7 +434,7 @@ function resolveBalance(b: NonNullable<ParsedPool['balance']>): Pick<ResolvedPoo
 }
 
 /** A server given as a string takes every default (its pool's). */
-function resolveServer(s: ParsedPool['servers'][number], address: string, pool: ParsedPool): ResolvedServer {
+function resolveServer(s: ParsedServer, address: string, pool: ParsedPool): ResolvedServer {
   const poolMaxconn = pool.maxconn ?? 0;
   const proxyProtocol = serverProxyProtocol(typeof s === 'string' ? undefined : s.proxyProtocol, pool.proxyProtocol);
   if (typeof s === 'string') return { address, weight: 1, maxconn: poolMaxconn, proxyProtocol };
