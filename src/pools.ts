@@ -6,9 +6,12 @@
  * hash ring, and matches a reloaded config to the running model (pools by name, servers by
  * address) so that uids, the engine's counters and run-time state survive a reload.
  */
+import { normalizeHost } from './config/host.js';
 import type { HashKey, ProxyProtocolVersion, ResolvedPool, ServerState } from './config/types.js';
 import { ADMIN, BALANCE, HASH_KEY, PROXY_PROTOCOL, native, type NativeHashRing, type NativePoolSpec, type NativeServerSpec } from './native.js';
 import type { ServerStateName } from './stats.js';
+
+export { normalizeHost };
 
 export interface ServerModel {
   readonly uid: number;
@@ -184,16 +187,4 @@ function normalizeKey(kind: HashKey, key: string): string {
   if (kind === 'host') return normalizeHost(key);
   if (kind === 'path') return key.split('?', 1)[0] ?? '';
   return key;
-}
-
-/** As the engine's normalize_host: lowercase, port and one trailing dot removed. */
-export function normalizeHost(host: string): string {
-  let h = host.toLowerCase();
-  if (h.startsWith('[')) {
-    const end = h.indexOf(']');
-    return end < 0 ? h : h.slice(0, end + 1);
-  }
-  const colon = h.lastIndexOf(':');
-  if (colon >= 0 && /^\d*$/.test(h.slice(colon + 1))) h = h.slice(0, colon);
-  return h.endsWith('.') ? h.slice(0, -1) : h;
 }

@@ -96,11 +96,13 @@ describe('helpers without Redis', () => {
     expect(() => parseRedisUrl('http://:topsecret@h/0')).not.toThrow(/topsecret/);
   });
 
-  it('normalizes hosts exactly as src/pools.ts does', async () => {
-    const { normalizeHost: poolsNormalize } = await import('../src/pools.js');
-    for (const h of ['WWW.Foo.com.', 'foo.com:8080', '*.Foo.COM', '[::1]:80', 'a.b.', 'x:', 'plain']) {
-      expect(normalizeHost(h), h).toBe(poolsNormalize(h));
-    }
+  it('normalizes hosts: lowercase, without a :port and one trailing dot', () => {
+    const cases: Array<[string, string]> = [
+      ['WWW.Foo.com.', 'www.foo.com'], ['foo.com:8080', 'foo.com'], ['Foo.com.:443', 'foo.com'], ['*.Foo.COM', '*.foo.com'],
+      ['[::1]:80', '[::1]'], ['[::1', '[::1'], ['a.b.', 'a.b'], ['a..', 'a.'], ['.', ''], ['x:', 'x'], ['host:http', 'host:http'],
+      ['plain', 'plain'], ['', ''],
+    ];
+    for (const [h, want] of cases) expect(normalizeHost(h), h).toBe(want);
     expect(lookupCandidates('a.b.foo.com')).toEqual(['a.b.foo.com', '*.b.foo.com', '*.foo.com', '*.com']);
   });
 

@@ -1,7 +1,10 @@
 // From repetitions to the report: medians and spreads per cell, flags, ratios to the scenario's
-// haproxy baseline, the goals of the benchmark issue, and the Markdown tables.
+// haproxy baseline, and the Markdown tables (the goals of the benchmark issue: goals.mjs).
 import { cellLabel, CONTENDERS } from './contenders.mjs';
+import { goals } from './goals.mjs';
 import { ratio, summarize } from './stats.mjs';
+
+export { goals };
 
 export const SPREAD_LIMIT = 0.25;
 
@@ -102,39 +105,6 @@ export function summarizeScenario(scenario) {
     for (const m of metrics) cell.vsOneThread[m.key] = ratio(cell.stats[m.key]?.median, one.stats[m.key]?.median);
   }
   return scenario;
-}
-
-const med = (scenarios, id, contender, key, threads) =>
-  scenarios
-    .find((s) => s.id === id)
-    ?.cells.find((c) => c.contender === contender && (threads === undefined || c.threads === undefined || c.threads === threads))?.stats?.[key]?.median;
-
-/**
- * The goals from the benchmark issue, as measured ratios (for later tuning; not pass/fail gates),
- * epoxy and haproxy at the same thread count: one set per count of the run.
- */
-export function goals(scenarios, threadCounts = [1]) {
-  const rows = [];
-  const named = !(threadCounts.length === 1 && threadCounts[0] === 1);
-  const ran = new Set(scenarios.map((s) => s.id));
-  for (const t of threadCounts) {
-    const suffix = named ? ` (${t} thread${t === 1 ? '' : 's'} each)` : '';
-    const add = (goal, id, key, vs, target, higherIsBetter, contender = 'epoxy') => {
-      if (!ran.has(id)) return;  // a filtered run (--only) shows the goals of its scenarios
-      const r = ratio(med(scenarios, id, contender, key, t), med(scenarios, id, vs, key, t));
-      rows.push({ goal: goal + suffix, scenario: id, threads: t, target, ratio: r, met: r === undefined ? undefined : higherIsBetter ? r >= target : r <= target });
-    };
-    add('TCP throughput, 1 MiB: epoxy ≥ 1.0× haproxy+splice', 'tcp-1m', 'mbps', 'haproxy-tcp-splice', 1.0, true);
-    add('TCP throughput, 100 MiB: epoxy ≥ 1.0× haproxy+splice', 'tcp-100m', 'mbps', 'haproxy-tcp-splice', 1.0, true);
-    add('CPU s/GB, 1 MiB: epoxy ≤ 0.8× haproxy+splice', 'tcp-1m', 'cpuSecPerGB', 'haproxy-tcp-splice', 0.8, false);
-    add('CPU s/GB, 100 MiB: epoxy ≤ 0.8× haproxy+splice', 'tcp-100m', 'cpuSecPerGB', 'haproxy-tcp-splice', 0.8, false);
-    add('CPU µs/request, 1 KiB in TCP mode: epoxy ≤ 1.0× haproxy (no splice)', 'tcp-1k-ka', 'cpuUsPerReq', 'haproxy-tcp', 1.0, false);
-    add('TLS by SNI, keep-alive: epoxy req/s ≥ 1.0× haproxy', 'tls-ka', 'rps', 'haproxy-sni', 1.0, true, 'epoxy-sni');
-    add('TLS by SNI, keep-alive: epoxy CPU µs/request ≤ 0.8× haproxy', 'tls-ka', 'cpuUsPerReq', 'haproxy-sni', 0.8, false, 'epoxy-sni');
-    add('TLS by SNI, a connection per request: epoxy req/s ≥ 1.0× haproxy', 'tls-conn', 'rps', 'haproxy-sni', 1.0, true, 'epoxy-sni');
-    add('TLS by SNI, a connection per request: epoxy CPU µs/connection ≤ 0.8× haproxy', 'tls-conn', 'cpuUsPerReq', 'haproxy-sni', 0.8, false, 'epoxy-sni');
-  }
-  return rows;
 }
 
 /**

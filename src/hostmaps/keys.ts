@@ -4,6 +4,10 @@
  * messages, lookups, operator commands) goes through, so that `WWW.Foo.com.` and `www.foo.com`
  * can never be two different hosts (the source documents' mixed-case bug).
  */
+import { normalizeHost } from '../config/host.js';
+
+/** The normalization itself lives in src/config/host.ts, shared with pick() in src/pools.ts. */
+export { normalizeHost };
 
 const PLACEHOLDER = '{host}';
 
@@ -56,23 +60,6 @@ export function keyspacePrefix(db: number): string {
 /** Backslash-escapes the characters Redis glob patterns treat specially. */
 export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\^]/g, (c) => `\\${c}`);
-}
-
-/**
- * As src/pools.ts normalizeHost (and the engine's normalize_host): lowercase, a `:port` suffix and
- * one trailing dot removed. Kept here rather than imported because pools.ts loads the native
- * addon at import time, and the operator commands must run without it; a test checks that the
- * two agree.
- */
-export function normalizeHost(host: string): string {
-  let h = host.toLowerCase();
-  if (h.startsWith('[')) {
-    const end = h.indexOf(']');
-    return end < 0 ? h : h.slice(0, end + 1);
-  }
-  const colon = h.lastIndexOf(':');
-  if (colon >= 0 && /^\d*$/.test(h.slice(colon + 1))) h = h.slice(0, colon);
-  return h.endsWith('.') ? h.slice(0, -1) : h;
 }
 
 /** True for a normalized host name or `*.parent` wildcard a host map may hold. */

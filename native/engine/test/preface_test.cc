@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,6 +52,19 @@ uint16_t start_with(EngineHarness& h, SnapshotSpec spec) {
   return ports[0];
 }
 
+// The setup most cases share: pool 10 of one server (uid 1, `server`) behind the TCP listener
+// "front"; `adjust` changes the server's and the listener's spec before the snapshot is applied.
+uint16_t start_one_server(EngineHarness& h, const Backend& server,
+                          const std::function<void(ServerSpec&, ListenerSpec&)>& adjust) {
+  SnapshotSpec spec = base_spec();
+  ServerSpec s = server_spec(1, server.address());
+  ListenerSpec l = tcp_listener("front", 0, 0);
+  adjust(s, l);
+  spec.pools.push_back(pool_spec(10, "pool", {s}));
+  spec.listeners.push_back(l);
+  return start_with(h, spec);
+}
+
 Cidr range(const std::string& text) {
   Cidr c;
   std::string error;
@@ -73,13 +87,10 @@ TEST_CASE("preface: an accepted PROXY v1 header's client goes on in the server's
   Backend server(capturing(cap, 28 + tail.size()));  // a v2 TCP4 header is 28 bytes
   REQUIRE(server.ok());
   EngineHarness h;
-  SnapshotSpec spec = base_spec();
-  ServerSpec s = server_spec(1, server.address());
-  s.proxy_protocol = 2;
-  spec.pools.push_back(pool_spec(10, "pool", {s}));
-  spec.listeners.push_back(tcp_listener("front", 0, 0));
-  spec.listeners.back().accept_proxy.enabled = true;
-  uint16_t port = start_with(h, spec);
+  uint16_t port = start_one_server(h, server, [](ServerSpec& s, ListenerSpec& l) {
+    s.proxy_protocol = 2;
+    l.accept_proxy.enabled = true;
+  });
 
   Fd c = connect_loopback(port);
   REQUIRE(c);
@@ -102,12 +113,10 @@ TEST_CASE("preface: a source outside trusted is closed and no server is contacte
   Backend server(capturing(cap, 1));
   REQUIRE(server.ok());
   EngineHarness h;
-  SnapshotSpec spec = base_spec();
-  spec.pools.push_back(pool_spec(10, "pool", {server_spec(1, server.address())}));
-  spec.listeners.push_back(tcp_listener("front", 0, 0));
-  spec.listeners.back().accept_proxy.enabled = true;
-  spec.listeners.back().accept_proxy.trusted = {range("10.0.0.0/8"), range("::1")};
-  uint16_t port = start_with(h, spec);
+  uint16_t port = start_one_server(h, server, [](ServerSpec&, ListenerSpec& l) {
+    l.accept_proxy.enabled = true;
+    l.accept_proxy.trusted = {range("10.0.0.0/8"), range("::1")};
+  });
 
   Fd c = connect_loopback(port);
   REQUIRE(c);
@@ -124,11 +133,7 @@ TEST_CASE("preface: a malformed PROXY header closes the connection before any se
   Backend server(capturing(cap, 1));
   REQUIRE(server.ok());
   EngineHarness h;
-  SnapshotSpec spec = base_spec();
-  spec.pools.push_back(pool_spec(10, "pool", {server_spec(1, server.address())}));
-  spec.listeners.push_back(tcp_listener("front", 0, 0));
-  spec.listeners.back().accept_proxy.enabled = true;
-  uint16_t port = start_with(h, spec);
+  uint16_t port = start_one_server(h, server, [](ServerSpec&, ListenerSpec& l) { l.accept_proxy.enabled = true; });
   for (const char* bad : {"GET / HTTP/1.1\r\n\r\n", "PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n"}) {
     INFO(bad);
     Fd c = connect_loopback(port);
@@ -187,12 +192,7 @@ TEST_CASE("preface: a v1 header to the server names the client and the listener'
   Backend server(capturing(cap, 256));
   REQUIRE(server.ok());
   EngineHarness h;
-  SnapshotSpec spec = base_spec();
-  ServerSpec s = server_spec(1, server.address());
-  s.proxy_protocol = 1;
-  spec.pools.push_back(pool_spec(10, "pool", {s}));
-  spec.listeners.push_back(tcp_listener("front", 0, 0));
-  uint16_t port = start_with(h, spec);
+  uint16_t port = start_one_server(h, server, [](ServerSpec& s, ListenerSpec&) { s.proxy_protocol = 1; });
 
   Fd c = connect_loopback(port);
   REQUIRE(c);

@@ -15,26 +15,17 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "../chunked.h"
 #include "../parser.h"
+#include "../../testing/fuzz_check.h"
 
 namespace {
 
 using namespace epoxy::http;
-
-#define FUZZ_CHECK(cond)                                                    \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      std::fprintf(stderr, "fuzz_parser: check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                         \
-    }                                                                       \
-  } while (0)
 
 // Small limits, so that 431 and max_headers are reachable with libFuzzer's input sizes.
 constexpr Limits kLimits{2048, 32};

@@ -17,26 +17,17 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
 
 #include "../proxy_protocol.h"
+#include "../../testing/fuzz_check.h"
 
 namespace {
 
 using namespace epoxy::proxyproto;
 using epoxy::SockAddr;
-
-#define FUZZ_CHECK(cond)                                                                         \
-  do {                                                                                           \
-    if (!(cond)) {                                                                               \
-      std::fprintf(stderr, "fuzz_proxy_header: check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                                              \
-    }                                                                                            \
-  } while (0)
 
 bool same_addr(const SockAddr& a, const SockAddr& b) {
   return a.len == b.len && std::memcmp(&a.storage, &b.storage, a.len) == 0;

@@ -14,23 +14,14 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <vector>
 
 #include "../client_hello.h"
+#include "../../testing/fuzz_check.h"
 
 namespace {
 
 using namespace epoxy::tls;
-
-#define FUZZ_CHECK(cond)                                                                        \
-  do {                                                                                          \
-    if (!(cond)) {                                                                              \
-      std::fprintf(stderr, "fuzz_client_hello: check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                                             \
-    }                                                                                           \
-  } while (0)
 
 constexpr size_t kLargestPiece[] = {1, 2, 3, 7, 16, 64, 512, 4096};
 
