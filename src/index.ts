@@ -15,6 +15,8 @@ export type {
   EpoxyConfig,
   HashKey,
   HealthCheckConfig,
+  HostMapConfig,
+  HostMapPoolConfig,
   HttpListenerConfig,
   HttpRequestInfo,
   AcceptProxyConfig,
@@ -24,7 +26,11 @@ export type {
   PoolConfig,
   PoolView,
   QueueConfig,
+  RedisConfig,
+  RedisServersConfig,
   RouteConfig,
+  RouteMatch,
+  RouteTarget,
   SelectContext,
   SelectHook,
   SelectResult,
@@ -33,6 +39,7 @@ export type {
   TcpListenerConfig,
   TcpPoolListenerConfig,
   TcpRouteConfig,
+  TcpRouteMatch,
   TcpRoutedListenerConfig,
   TimeoutsConfig,
 } from './config/types.js';
@@ -42,10 +49,12 @@ export { loadConfigFile } from './config/load.js';
 export { Proxy } from './proxy.js';
 export type { AddServerOptions, PoolHandle, ProxyEvents, ProxyOptions, ReloadOptions, ServerEvent, ServerInfo, StopOptions } from './proxy.js';
 export type {
+  HostMapStats,
   ListenerStats,
   PoolStats,
   ProxyHeaderStats,
   ProxyStats,
+  RedisPoolStats,
   ServerStateName,
   ServerStats,
   TlsInspectStats,

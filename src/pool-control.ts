@@ -27,7 +27,7 @@ export interface ServerInfo {
 export interface AddServerOptions {
   /** 1–256, default 1. */
   weight?: number;
-  /** 0 (default): no limit. */
+  /** 0: no limit. Default: the pool's `maxconn` (0 when it has none). */
   maxconn?: number;
   /** Default `ready`. */
   state?: ServerState;
@@ -62,6 +62,16 @@ export interface PoolHandle {
    */
   pick(key: string): string | undefined;
   servers(): ServerInfo[];
+}
+
+/** Membership of a pool kept by Redis (a `{ redis }` pool or a host map's pool); addresses normalized. */
+export interface SourcedPool {
+  has(address: string): boolean;
+  addresses(): string[];
+  uid(address: string): number | undefined;
+  add(address: string, weight: number): void;
+  remove(address: string): boolean;
+  setWeight(address: string, weight: number): void;
 }
 
 /** A server changed what it takes: by health checks, passive health or the operator. */
@@ -105,8 +115,8 @@ export class PoolControl {
     const server = (address: string) => findServer(model(), address);
     return {
       name,
-      add: (address, options) => this.#add(model(), address, typeof options === 'number' ? { weight: options } : (options ?? {})),
-      remove: (address) => this.#remove(model(), address),
+      add: (address, options) => this.#add(operated(model()), address, typeof options === 'number' ? { weight: options } : (options ?? {})),
+      remove: (address) => this.#remove(operated(model()), address),
       drain: (address) => this.#setAdmin(model(), server(address), 'drain'),
       maint: (address) => this.#setAdmin(model(), server(address), 'maint'),
       ready: (address) => this.#setAdmin(model(), server(address), 'ready'),
@@ -115,6 +125,30 @@ export class PoolControl {
       pick: (key) => pickByHash(model(), key)?.address,
       servers: () =>
         model().servers.map((s) => ({ address: s.address, weight: s.weight, maxconn: s.maxconn, state: stateName(s) })),
+    };
+  }
+
+  /**
+   * Membership changes of a pool whose servers come from Redis or a host map (PoolHandle's add
+   * and remove refuse those pools: Redis is the truth there). Throws if there is no such pool.
+   */
+  sourced(name: string): SourcedPool {
+    const model = (): PoolModel => {
+      const m = this.#c.pools.get(name);
+      if (!m) throw new Error(`pool "${name}" is gone (removed by a reload)`);
+      return m;
+    };
+    return {
+      has: (address) => model().servers.some((s) => s.address === address),
+      addresses: () => model().servers.map((s) => s.address),
+      uid: (address) => model().servers.find((s) => s.address === address)?.uid,
+      add: (address, weight) => this.#add(model(), address, { weight }),
+      remove: (address) => this.#remove(model(), address),
+      setWeight: (address, weight) => {
+        const m = model();
+        const s = m.servers.find((x) => x.address === address);
+        if (s && s.weight !== weight) this.#setWeight(m, s, weight);
+      },
     };
   }
 
@@ -156,7 +190,7 @@ export class PoolControl {
     this.#assertRunning();
     const normalized = literalAddress(address);
     const weight = checkWeight(model.name, options.weight ?? 1);
-    const maxconn = checkMaxconn(model.name, options.maxconn ?? 0);
+    const maxconn = checkMaxconn(model.name, options.maxconn ?? model.config.maxconn);
     const state = options.state ?? 'ready';
     if (!(state in ADMIN)) throw new RangeError(`pool "${model.name}": state must be ready, drain or maint, got ${String(state)}`);
     if (model.servers.some((s) => s.address === normalized)) throw new Error(`pool "${model.name}" already has server ${normalized}`);
@@ -236,6 +270,16 @@ export class PoolControl {
   #assertRunning(): void {
     if (!this.#c.running()) throw new Error('epoxy: proxy is stopped');
   }
+}
+
+/** A pool an operator may add servers to and remove them from. */
+function operated(model: PoolModel): PoolModel {
+  const source = model.config.source;
+  if (!source) return model;
+  const where = 'redis' in source
+    ? `Redis key "${source.redis}" (change it with \`epoxy servers <config> add|remove ${model.name} …\`)`
+    : `host map "${source.hostMap}" (change its hosts with \`epoxy hosts <config> …\`)`;
+  throw new Error(`pool "${model.name}": its servers come from ${where}; drain, maint, ready and weights work here`);
 }
 
 function findServer(model: PoolModel, address: string): ServerModel {

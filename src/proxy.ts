@@ -7,18 +7,19 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 
 import { ConfigError } from './config/errors.js';
-import type { ConfigIssue, EpoxyConfig, ResolvedConfig, ResolvedEngine, ResolvedListener } from './config/types.js';
+import type { ConfigIssue, EpoxyConfig, ResolvedConfig, ResolvedEngine, ResolvedListener, ResolvedPool } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
 import { AccessLog, type AccessLogSwitch } from './log/access.js';
 import { createLogger } from './log/logger.js';
 import { SELECT_RECORD, native, type NativeEngine, type NativeEventBatch, type NativeListenerSpec, type NativeSnapshotSpec } from './native.js';
-import type { AdminHost } from './admin/host.js';
+import type { AdminHost, HostMapAnswer } from './admin/host.js';
 import { AdminSlot, type AdminMove } from './admin/slot.js';
 import { PoolHealthChecks } from './health/pools.js';
-import { PoolRegistry, type PoolPlan } from './pools.js';
+import { PoolRegistry, normalizeHost, stateName, type PoolPlan } from './pools.js';
 import { PoolControl, type PoolHandle, type ServerEvent } from './pool-control.js';
 import { SelectDispatcher } from './select.js';
-import { mergeThreadStats, type ProxyStats, type ThreadPart } from './stats.js';
+import { SharedRouting } from './shared-routing.js';
+import { mergeThreadStats, withSharedRouting, type ProxyStats, type ThreadPart } from './stats.js';
 
 export interface ProxyOptions {
   /** Where epoxy logs (pino). Default: JSON lines on stdout at EPOXY_LOG_LEVEL or info. */
@@ -73,6 +74,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #startedAt = Date.now();
   readonly #reloadSource: (() => Promise<void>) | undefined;
   readonly #admin: AdminSlot;
+  /** Host maps and Redis-backed pools (config.redis); undefined without. */
+  readonly #routing: SharedRouting | undefined;
 
   /**
    * Validates `config`, binds every listener and the admin server (if configured) and starts the
@@ -82,12 +85,22 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     const result = await resolveConfig(config);
     if (!result.ok) throw new ConfigError(result.issues);
     const logger = options.logger ?? createLogger();
-    const access = await AccessLog.open(result.config.accessLog, logger);
+    // Every host map and Redis-backed pool is loaded (or its fallback taken) before a listener
+    // routes by it.
+    const routing = await SharedRouting.open(result.config, logger);
+    let access: AccessLog;
+    try {
+      access = await AccessLog.open(result.config.accessLog, logger);
+    } catch (err) {
+      await routing?.stop();
+      throw err;
+    }
     let proxy: Proxy;
     try {
-      proxy = new Proxy(result.config, logger, access, options.reload);
+      proxy = new Proxy(result.config, logger, access, options.reload, routing);
     } catch (err) {
       await access.close();
+      await routing?.stop();
       throw err;
     }
     await proxy.#inForce(logger);
@@ -102,15 +115,22 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     return proxy;
   }
 
-  private constructor(config: ResolvedConfig, logger: Logger, access: AccessLog, reloadSource: (() => Promise<void>) | undefined) {
+  private constructor(
+    config: ResolvedConfig,
+    logger: Logger,
+    access: AccessLog,
+    reloadSource: (() => Promise<void>) | undefined,
+    routing: SharedRouting | undefined,
+  ) {
     super();
     this.#config = config;
+    this.#routing = routing;
     this.#logger = logger;
     this.#access = access;
     this.#reloadSource = reloadSource;
     this.#admin = new AdminSlot(this.#adminHost(), logger);
     this.#health = new PoolHealthChecks(logger, (change) => this.#control.onCheckChange(change));
-    const plan = this.#pools.plan(config.pools);
+    const plan = this.#pools.plan(this.#poolsOf(config));
     this.#engine = new native.Engine(() => this.#onWake(), { threads: config.engine.threads, cpus: config.engine.cpus });
     this.#control = new PoolControl({
       pools: this.#pools,
@@ -128,6 +148,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       this.#engine.apply(this.#compile(config, plan));
       this.#pools.commit(plan);
       this.#health.sync(this.#pools.all());
+      routing?.attach({
+        sourced: (name) => this.#control.sourced(name),
+        setHosts: (uid, batch) => this.#engine.setHosts(uid, batch),
+        running: () => this.#running,
+      });
     } catch (err) {
       this.#engine.close();
       this.#closed = true;
@@ -158,7 +183,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       throw new ConfigError(result.issues, 'reload rejected, the running config stays');
     }
     const next = result.config;
-    const fixed = restartOnlyIssues(this.#config, next);
+    const fixed = [...restartOnlyIssues(this.#config, next), ...sharedRoutingIssues(this.#config, next)];
     if (fixed.length > 0) {
       for (const { path, message } of fixed) log.error({ path, message }, `reload rejected: ${message}`);
       throw new ConfigError(fixed, 'reload rejected, the running config stays');
@@ -185,7 +210,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     }
     try {
       this.#assertRunning();
-      const plan = this.#pools.plan(next.pools);
+      const plan = this.#pools.plan(this.#poolsOf(next));
       this.#engine.apply(this.#compile(next, plan));
       this.#pools.commit(plan);
     } catch (err) {
@@ -238,7 +263,10 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     const token = this.#nextStatsToken++;
     return this.#awaitEngine(
       new Promise((resolve) => {
-        this.#statsWaiters.set(token, (json) => resolve(mergeThreadStats((JSON.parse(json) as { threads: ThreadPart[] }).threads)));
+        this.#statsWaiters.set(token, (json) => {
+          const merged = mergeThreadStats((JSON.parse(json) as { threads: ThreadPart[] }).threads);
+          resolve(this.#routing ? withSharedRouting(merged, this.#routing.states()) : merged);
+        });
         this.#engine.requestStats(token);
       }),
     );
@@ -259,7 +287,9 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       }),
     );
     // The last access records arrive with the engine's final batch, so the log closes after it.
+    const routingStopped = this.#routing?.stop();
     this.#stopping = engineStopped.then(async () => {
+      await routingStopped;
       await this.#access.close();
       this.#logger.info('stopped');
     });
@@ -346,6 +376,21 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       checkStatus: (pool, address) => this.#health.status(pool, address),
       reload: this.#reloadSource,
       startedAt: this.#startedAt,
+      hostMap: (map, host) => this.#hostMapAnswer(map, host),
+    };
+  }
+
+  #hostMapAnswer(map: string, host: string): HostMapAnswer | undefined {
+    const routing = this.#routing;
+    if (!routing || !routing.hasMap(map)) return undefined;
+    const found = routing.resolve(map, host);
+    const states = new Map(this.#pools.get(map)?.servers.map((s) => [s.address, stateName(s)]) ?? []);
+    return {
+      map,
+      host: found?.host ?? normalizeHost(host),
+      entry: found?.entry ?? null,
+      servers: (found?.servers ?? []).map((address) => ({ address, state: states.get(address) ?? 'unknown' })),
+      connection: routing.states().maps[map]?.connection ?? 'connecting',
     };
   }
 
@@ -361,8 +406,18 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     );
   }
 
+  /** The config's pools, with the servers of Redis-backed and host-map pools as they are now. */
+  #poolsOf(c: ResolvedConfig): ResolvedPool[] {
+    return this.#routing ? this.#routing.effectivePools(c.pools) : c.pools;
+  }
+
   #compile(c: ResolvedConfig, plan: PoolPlan): NativeSnapshotSpec {
     const poolIndex = new Map(c.pools.map((p, i) => [p.name, i]));
+    const mapIndex = new Map(c.hostMaps.map((m, i) => [m.name, i]));
+    const target = (r: { pool: string; hostMap?: string }) => {
+      const pool = poolIndex.get(r.pool) ?? 0;
+      return r.hostMap === undefined ? { pool } : { pool, hostMap: mapIndex.get(r.hostMap) ?? 0 };
+    };
     return {
       listeners: c.listeners.map((l): NativeListenerSpec => {
         const base = {
@@ -375,14 +430,14 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         };
         if (l.mode === 'tcp') {
           if (l.routes.length === 0) return { ...base, mode: 'tcp', pool: poolIndex.get(l.pool) ?? 0 };
-          const routes = l.routes.map((r) => ({ host: r.sni, path: '', alpn: r.alpn, pool: poolIndex.get(r.pool) ?? 0 }));
+          const routes = l.routes.map((r) => ({ host: r.sni, path: '', alpn: r.alpn, ...target(r) }));
           return { ...base, mode: 'tcp', routes };
         }
-        const routes = l.routes.map((r) => ({ host: r.host, path: r.path, alpn: '', pool: poolIndex.get(r.pool) ?? 0 }));
+        const routes = l.routes.map((r) => ({ host: r.host, path: r.path, alpn: '', ...target(r) }));
         return { ...base, mode: 'http', routes };
       }),
       pools: this.#pools.specs(plan.pools),
-      hostMaps: [],
+      hostMaps: this.#routing ? this.#routing.hostMapSpecs(c, poolIndex, uidIn(plan)) : [],
       timeouts: {
         httpRequestMs: c.timeouts.httpRequestMs,
         connectMs: c.timeouts.connectMs,
@@ -455,6 +510,40 @@ function restartOnlyIssues(running: ResolvedConfig, next: ResolvedConfig): Confi
       path: 'engine.cpus',
       message: `cannot change from [${running.engine.cpus.join(', ')}] to [${next.engine.cpus.join(', ')}] in a running proxy (restart it)`,
     });
+  }
+  return issues;
+}
+
+/** A server's engine uid by pool and address, in a plan about to be applied. */
+function uidIn(plan: PoolPlan): (pool: string, address: string) => number | undefined {
+  const byPool = new Map<string, Map<string, number>>();
+  return (pool, address) => {
+    let uids = byPool.get(pool);
+    if (!uids) {
+      uids = new Map((plan.pools.get(pool)?.servers ?? []).map((s) => [s.address, s.uid]));
+      byPool.set(pool, uids);
+    }
+    return uids.get(address);
+  };
+}
+
+/**
+ * What a reload cannot change in the shared routing: the Redis server, the host maps (names,
+ * keys, formats, cache files) and which pools live in Redis — the copy a running proxy follows
+ * was loaded from them. A map's balance and pool settings may change.
+ */
+function sharedRoutingIssues(running: ResolvedConfig, next: ResolvedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const redisOf = (c: ResolvedConfig) => JSON.stringify(c.redis ?? null);
+  if (redisOf(running) !== redisOf(next)) issues.push({ path: 'redis', message: 'cannot change in a running proxy (restart it)' });
+  const mapsOf = (c: ResolvedConfig) => JSON.stringify(c.hostMaps.map(({ name, key, format, cacheFile }) => [name, key, format, cacheFile ?? null]));
+  if (mapsOf(running) !== mapsOf(next)) {
+    issues.push({ path: 'hostMaps', message: 'host maps (names, keys, formats, cache files) cannot change in a running proxy (restart it); balance and pool settings can' });
+  }
+  const redisPools = (c: ResolvedConfig) =>
+    JSON.stringify(c.pools.flatMap((p) => (p.source && 'redis' in p.source ? [[p.name, p.source.redis]] : [])));
+  if (redisPools(running) !== redisPools(next)) {
+    issues.push({ path: 'pools', message: 'which pools keep their servers in Redis, and their keys, cannot change in a running proxy (restart it)' });
   }
   return issues;
 }

@@ -1,5 +1,7 @@
 /** Counters reported by `proxy.stats()`. Byte counts are since start; `active` values are current. */
 
+import type { HostMapSourceStates } from './hostmaps/index.js';
+
 export interface TrafficStats {
   /** Bytes received from the peer this object faces (clients for a listener, the server for a server). */
   bytesIn: number;
@@ -154,6 +156,40 @@ export interface ProxyStats {
    * Everything above sums these threads.
    */
   threads: ThreadStats[];
+  /** One entry per host map (`hostMaps`), in config order; empty without. */
+  hostMaps: HostMapStats[];
+  /** One entry per pool whose servers live in Redis (`servers: { redis }`). */
+  redisPools: RedisPoolStats[];
+}
+
+/** A host map: the engine's lookups and the state of its copy of Redis. */
+export interface HostMapStats {
+  name: string;
+  /** Hosts the engine routes by (exact and `*.` entries). */
+  hosts: number;
+  /** Lookups that found an entry. */
+  hits: number;
+  /** Lookups that found none: the request went on to the next route. */
+  misses: number;
+  /** Lookups that found an entry listing no valid server (answered 503 / closed). */
+  empty: number;
+  /** `connected`, `connecting`, `reconnecting` (lost while running) or `unreachable` (never reached since start). */
+  connection: string;
+  /** When the last full sync with Redis succeeded (ms since the epoch); absent: none yet. */
+  lastSyncAt?: number;
+  syncErrors: number;
+  lastError?: string;
+  /** Routing by the cache file: no sync with Redis has succeeded since start. */
+  fromCache: boolean;
+}
+
+export interface RedisPoolStats {
+  name: string;
+  servers: number;
+  connection: string;
+  lastSyncAt?: number;
+  syncErrors: number;
+  lastError?: string;
 }
 
 export interface ThreadStats {
@@ -168,13 +204,25 @@ export interface ThreadStats {
 }
 
 /** What one engine thread reports: the shape of ProxyStats, its own counts, and who it is. */
-export type ThreadPart = Omit<ProxyStats, 'threads'> & { thread: { id: number; cpuMs: number } };
+export type ThreadPart = Omit<ProxyStats, 'threads' | 'hostMaps' | 'redisPools'> & {
+  thread: { id: number; cpuMs: number };
+  hostMaps?: EngineHostMap[];
+};
+
+/** What each engine thread counts per host map. */
+interface EngineHostMap {
+  name: string;
+  hosts: number;
+  hits: number;
+  misses: number;
+  empty: number;
+}
 
 /**
  * Fields that are not the thread's own count but the same process-wide value seen from every
  * thread (a server's sessions over all threads, its state and settings): taken from the first.
  */
-const SAME_ON_EVERY_THREAD = new Set(['uid', 'weight', 'maxconn', 'state', 'latencyBoundsMs', 'name', 'bind', 'address']);
+const SAME_ON_EVERY_THREAD = new Set(['uid', 'weight', 'maxconn', 'state', 'latencyBoundsMs', 'name', 'bind', 'address', 'hosts']);
 const SERVER_SHARED = new Set([...SAME_ON_EVERY_THREAD, 'active']);
 
 /** Sums numbers, ORs booleans, merges objects and lists position by position. */
@@ -206,7 +254,7 @@ function mergeValue(values: unknown[], key: string, inServer: boolean): unknown 
  */
 export function mergeThreadStats(parts: ThreadPart[]): ProxyStats {
   const sorted = [...parts].sort((a, b) => a.thread.id - b.thread.id);
-  const { thread: _ignored, ...merged } = mergeValue(sorted, '', false) as ThreadPart;
+  const { thread: _ignored, hostMaps: engineMaps, ...merged } = mergeValue(sorted, '', false) as ThreadPart;
   const threads = sorted.map((p) => ({
     id: p.thread.id,
     accepted: p.totals.accepted,
@@ -215,5 +263,34 @@ export function mergeThreadStats(parts: ThreadPart[]): ProxyStats {
     loopIterations: p.totals.loopIterations,
     cpuMs: p.thread.cpuMs,
   }));
-  return { ...merged, threads };
+  const hostMaps = (engineMaps ?? []).map((m) => ({ ...m, connection: 'connecting', syncErrors: 0, fromCache: false }));
+  return { ...merged, threads, hostMaps, redisPools: [] };
+}
+
+/** The Redis side of host maps and Redis-backed pools, added to what the engine counted. */
+export function withSharedRouting(stats: ProxyStats, states: HostMapSourceStates): ProxyStats {
+  const counted = new Map(stats.hostMaps.map((m) => [m.name, m]));
+  const hostMaps = Object.entries(states.maps).map(([name, s]): HostMapStats => {
+    const engine = counted.get(name);
+    const out: HostMapStats = {
+      name,
+      hosts: engine?.hosts ?? s.hosts,
+      hits: engine?.hits ?? 0,
+      misses: engine?.misses ?? 0,
+      empty: engine?.empty ?? 0,
+      connection: s.connection,
+      syncErrors: s.syncErrors,
+      fromCache: s.fromCache,
+    };
+    if (s.lastSyncAt !== undefined) out.lastSyncAt = s.lastSyncAt;
+    if (s.lastError !== undefined) out.lastError = s.lastError;
+    return out;
+  });
+  const redisPools = Object.entries(states.pools).map(([name, s]): RedisPoolStats => {
+    const out: RedisPoolStats = { name, servers: s.servers, connection: s.connection, syncErrors: s.syncErrors };
+    if (s.lastSyncAt !== undefined) out.lastSyncAt = s.lastSyncAt;
+    if (s.lastError !== undefined) out.lastError = s.lastError;
+    return out;
+  });
+  return { ...stats, hostMaps, redisPools };
 }

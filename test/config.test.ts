@@ -73,6 +73,7 @@ describe('resolveConfig: valid configs and defaults', () => {
       passive: { errors: 5, windowMs: 10000, ejectMs: 10000, count5xx: true },
       congestion: '',
       proxyProtocol: null,
+      maxconn: 0,
     };
     expect(config.pools).toEqual([
       {

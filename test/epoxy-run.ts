@@ -40,7 +40,12 @@ export async function startEpoxyRun(configText: string, args: string[] = [], nam
   const dir = mkdtempSync(join(tmpdir(), 'epoxy-run-'));
   const file = join(dir, name);
   writeFileSync(file, configText);
-  const child = spawn(process.execPath, [cli, 'run', ...args, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return startEpoxyFile(file, args);
+}
+
+/** `epoxy run [args] file` for an existing config file (an example), with extra environment variables. */
+export async function startEpoxyFile(file: string, args: string[] = [], env: Record<string, string> = {}): Promise<Run> {
+  const child = spawn(process.execPath, [cli, 'run', ...args, file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

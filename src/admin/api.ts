@@ -10,6 +10,7 @@
  *   POST   /api/pools/:pool/servers/:address/drain    (and /ready, /maint)
  *   GET    /api/pools/:pool/pick?key=...              the server a hash pool sends `key` to
  *   POST   /api/reload                                reload the config from its source
+ *   GET    /api/hostmaps/:map?host=www.foo.com        where this instance sends a host now
  *
  * `:address` is the URL-encoded `ip:port` of a server (`127.0.0.1%3A9001`, `%5B%3A%3A1%5D%3A9001`).
  */
@@ -113,6 +114,21 @@ export function apiRoutes(host: AdminHost): Route[] {
           throw new HttpError(409, message(err));
         }
         return json(200, { pool: handle.name, key, server: picked ?? null });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/hostmaps/:map',
+      handle: (req) => {
+        const map = req.params['map'] ?? '';
+        const name = req.query.get('host');
+        if (name === null || name === '') throw new HttpError(400, 'the query parameter "host" is required: /api/hostmaps/<map>?host=www.example.com');
+        const answer = host.hostMap(map, name);
+        if (!answer) {
+          const maps = host.config().hostMaps.map((m) => m.name);
+          throw new HttpError(404, maps.length ? `no host map "${map}" (host maps are: ${maps.join(', ')})` : `no host map "${map}" (no hostMaps are configured)`);
+        }
+        return json(200, answer);
       },
     },
     {

@@ -28,4 +28,21 @@ export interface AdminHost {
   readonly reload: (() => Promise<void>) | undefined;
   /** Date.now() when the proxy started. */
   readonly startedAt: number;
+  /**
+   * Where this instance sends `host` in host map `map` now: the entry that matched (exact or
+   * `*.parent`) and its servers, or no entry (the request goes on to the next route). Undefined
+   * for an unknown map.
+   */
+  hostMap(map: string, host: string): HostMapAnswer | undefined;
+}
+
+export interface HostMapAnswer {
+  map: string;
+  /** Normalized: lowercase, no port, no trailing dot. */
+  host: string;
+  /** The matching entry, or null: no entry, the next route decides. */
+  entry: string | null;
+  servers: Array<{ address: string; state: string }>;
+  /** The Redis link the map follows: connected, connecting, reconnecting or unreachable. */
+  connection: string;
 }

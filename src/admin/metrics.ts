@@ -241,6 +241,37 @@ function defineMetrics(m: ProxyMetrics): void {
   m.counter('epoxy_thread_accepted_total', 'Client connections an engine thread accepted.', ['thread'], function* (s) {
     for (const t of s.threads) yield [{ thread: String(t.id) }, t.accepted];
   });
+  // ---- host maps and Redis-backed pools (issue 16) ----
+  const CONNECTIONS = ['connected', 'connecting', 'reconnecting', 'unreachable'] as const;
+  m.gauge('epoxy_hostmap_hosts', 'Hosts (exact and *. entries) a host map routes by.', ['map'], function* (s) {
+    for (const h of s.hostMaps) yield [{ map: h.name }, h.hosts];
+  });
+  m.counter('epoxy_hostmap_lookups_total', 'Host map lookups by result (miss: on to the next route; empty: an entry with no server).', ['map', 'result'], function* (s) {
+    for (const h of s.hostMaps) {
+      yield [{ map: h.name, result: 'hit' }, h.hits];
+      yield [{ map: h.name, result: 'miss' }, h.misses];
+      yield [{ map: h.name, result: 'empty' }, h.empty];
+    }
+  });
+  m.gauge('epoxy_hostmap_redis_connection', "The Redis link a host map follows: 1 for the current one of connected, connecting, reconnecting, unreachable.", ['map', 'state'], function* (s) {
+    for (const h of s.hostMaps) for (const c of CONNECTIONS) yield [{ map: h.name, state: c }, h.connection === c ? 1 : 0];
+  });
+  m.gauge('epoxy_hostmap_last_sync_timestamp_seconds', 'When the last full sync with Redis succeeded (0: none yet).', ['map'], function* (s) {
+    for (const h of s.hostMaps) yield [{ map: h.name }, (h.lastSyncAt ?? 0) / 1000];
+  });
+  m.counter('epoxy_hostmap_sync_errors_total', 'Failed syncs and re-reads of a host map while connected.', ['map'], function* (s) {
+    for (const h of s.hostMaps) yield [{ map: h.name }, h.syncErrors];
+  });
+  m.gauge('epoxy_hostmap_from_cache', '1 while a host map routes by its cache file (no sync with Redis yet).', ['map'], function* (s) {
+    for (const h of s.hostMaps) yield [{ map: h.name }, h.fromCache ? 1 : 0];
+  });
+  m.gauge('epoxy_redis_pool_servers', 'Members of a pool whose servers live in Redis.', ['pool'], function* (s) {
+    for (const p of s.redisPools) yield [{ pool: p.name }, p.servers];
+  });
+  m.gauge('epoxy_redis_pool_last_sync_timestamp_seconds', 'When the last sync of a Redis-backed pool succeeded (0: none yet).', ['pool'], function* (s) {
+    for (const p of s.redisPools) yield [{ pool: p.name }, (p.lastSyncAt ?? 0) / 1000];
+  });
+
   m.gauge('epoxy_engine_pipes_in_use', 'Splice pipes in use now.', [], function* (s) {
     yield [{}, s.pipes.inUse];
   });

@@ -5,7 +5,7 @@
  * latency-window.ts for the window).
  */
 import type { CheckStatus } from '../health/active.js';
-import type { LatencyHistogram, ListenerStats, PoolStats, ProxyStats, ServerStateName, ServerStats, ThreadStats, TrafficStats } from '../stats.js';
+import type { HostMapStats, LatencyHistogram, RedisPoolStats, ListenerStats, PoolStats, ProxyStats, ServerStateName, ServerStats, ThreadStats, TrafficStats } from '../stats.js';
 import { epoxyVersion } from '../version.js';
 import type { AdminHost } from './host.js';
 import { summarize, type LatencySummary } from './latency.js';
@@ -119,6 +119,10 @@ export interface StatsView {
   };
   /** One entry per engine thread (engine.threads): the totals above are their sums. */
   threads: ThreadStats[];
+  /** Per host map: hosts, lookups, and the state of its copy of Redis (connection, last sync, errors). */
+  hostMaps: HostMapStats[];
+  /** Per pool whose servers live in Redis. */
+  redisPools: RedisPoolStats[];
 }
 
 /** The view of one stats read; `now` is Date.now(). */
@@ -163,6 +167,8 @@ export function buildView(
       loop: { turns: t.loopIterations, coalescePauses: t.coalescePauses, coalescedEvents: t.coalescedEvents },
     },
     threads: stats.threads.map((th) => ({ ...th })),
+    hostMaps: stats.hostMaps.map((m) => ({ ...m })),
+    redisPools: stats.redisPools.map((p) => ({ ...p })),
   };
 }
 

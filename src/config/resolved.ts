@@ -59,6 +59,8 @@ export interface ResolvedPool {
   congestion: string;
   /** For servers that do not say (also those added at run time); null: none. */
   proxyProtocol: ProxyProtocolVersion | null;
+  /** maxconn of servers that do not say (also those added at run time or from Redis); 0: no limit. */
+  maxconn: number;
   /**
    * Where the servers come from when not from the config: `{ redis }` (the key of a SET or
    * HASH; `servers` is then empty here and filled from Redis at run time) or `{ hostMap }` (the

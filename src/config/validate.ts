@@ -422,6 +422,7 @@ function buildPool(name: string, p: ParsedPool, address: (index: number) => stri
     passive: resolvePassive(p.passive),
     congestion: p.congestion ?? '',
     proxyProtocol: p.proxyProtocol ?? null,
+    maxconn: p.maxconn ?? 0,
   };
   if (p.health) pool.health = resolveHealth(p.health);
   if (!Array.isArray(p.servers)) pool.source = { redis: p.servers.redis };

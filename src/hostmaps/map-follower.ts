@@ -29,7 +29,7 @@ export interface FollowerContext {
   /** The raw Redis URL, only to scrub its password out of error messages. */
   url: string;
   /** A host's servers changed (null: removed). The source decides whether the owner hears it. */
-  hostChanged(map: string, host: string, servers: readonly string[] | null): void;
+  hostChanged(map: string, host: string, servers: readonly string[] | null, before: readonly string[] | null): void;
 }
 
 export class HostMapFollower {
@@ -53,9 +53,9 @@ export class HostMapFollower {
     this.name = settings.name;
     this.template = compileTemplate(settings.key);
     this.once = new OnceLog(ctx.log);
-    this.table = new HostTable(this.name, this.template, this.once, (host, servers) => {
+    this.table = new HostTable(this.name, this.template, this.once, (host, servers, before) => {
       this.dirty = true;
-      ctx.hostChanged(this.name, host, servers);
+      ctx.hostChanged(this.name, host, servers, before);
     });
     if (settings.cacheFile !== undefined) {
       const file = settings.cacheFile;

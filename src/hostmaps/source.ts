@@ -58,7 +58,8 @@ export class HostMapSource {
     if (options.redis.channel === '') throw new Error('redis.channel must not be empty');
     const context = {
       seq: this.seq, log: this.log, url: options.redis.url,
-      hostChanged: (map: string, host: string, servers: readonly string[] | null) => this.emitHost(map, host, servers),
+      hostChanged: (map: string, host: string, servers: readonly string[] | null, before: readonly string[] | null) =>
+        this.emitHost(map, host, servers, before),
     };
     for (const settings of options.hostMaps ?? []) {
       if (this.maps.has(settings.name)) throw new Error(`host map "${settings.name}" is defined twice`);
@@ -268,10 +269,10 @@ export class HostMapSource {
     for (const name of this.pools.keys()) this.log.warn({ ...base, pool: name }, `hostmaps: redis ${next}`);
   }
 
-  private emitHost(map: string, host: string, servers: readonly string[] | null): void {
+  private emitHost(map: string, host: string, servers: readonly string[] | null, before: readonly string[] | null): void {
     if (!this.started || !this.options.onHost) return;
     try {
-      this.options.onHost(map, host, servers);
+      this.options.onHost(map, host, servers, before);
     } catch (err) {
       this.log.error({ map, host, error: errorText(err, this.options.redis.url) }, 'hostmaps: onHost threw');
     }

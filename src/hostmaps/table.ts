@@ -25,7 +25,8 @@ interface KeyEntry {
   readonly seq: number;
 }
 
-export type HostDiff = (host: string, servers: readonly string[] | null) => void;
+/** `servers` null: the host is gone; `before` null: it is new. */
+export type HostDiff = (host: string, servers: readonly string[] | null, before: readonly string[] | null) => void;
 
 export class HostTable {
   private readonly keys = new Map<string, KeyEntry>();
@@ -51,7 +52,7 @@ export class HostTable {
     if (servers === null) this.removeKey(key, host);
     else this.setKey(key, host, servers, seq);
     const after = this.serversOf(host);
-    if (!sameServers(before, after)) this.diff(host, after ?? null);
+    if (!sameServers(before, after)) this.diff(host, after ?? null, before ?? null);
   }
 
   /** After a complete SCAN: keys it did not return and no read touched since it began are gone. */

@@ -84,8 +84,8 @@ export interface HostResolution {
  * logged and does not stop the sync.
  */
 export interface HostMapListener {
-  /** servers null: the host is gone from the map. */
-  onHost?(map: string, host: string, servers: readonly string[] | null): void;
+  /** servers null: the host is gone from the map; before null: the host is new. */
+  onHost?(map: string, host: string, servers: readonly string[] | null, before: readonly string[] | null): void;
   /** servers empty: the key is gone or holds no valid member. */
   onPool?(pool: string, servers: readonly WeightedServer[]): void;
 }
