@@ -117,6 +117,18 @@ describe('hosts (hipache format)', () => {
     expect(await cmd.hostsAdd(redis, HIP, 'www.bar.com', ['10.1.0.3:80'])).toEqual(['10.1.0.3:80', '[::1]:81']);
     expect(await published(4)).toEqual(['www.bar.com', 'new.bar.com', 'www.bar.com', 'www.bar.com']);
   });
+
+  it('set takes an identifier other than the host; get returns it', async () => {
+    expect(await cmd.hostsSet(redis, HIP, 'App.Bar.com', ['10.1.0.7:80'], { identifier: 'my-app' })).toEqual(['10.1.0.7:80']);
+    expect(await w.lrange('frontend:app.bar.com', 0, -1)).toEqual(['my-app', 'http://10.1.0.7:80']);
+    await cmd.hostsAdd(redis, HIP, 'app.bar.com', ['10.1.0.8:80']);
+    expect(await cmd.hostsGet(redis, HIP, 'app.bar.com')).toEqual({
+      host: 'app.bar.com', key: 'frontend:app.bar.com', servers: ['10.1.0.7:80', '10.1.0.8:80'], invalid: [], identifier: 'my-app',
+    });
+    await expect(cmd.hostsSet(redis, HIP, 'app.bar.com', ['10.1.0.7:80'], { identifier: ' ' })).rejects.toThrow(/identifier must not be empty/);
+    await expect(cmd.hostsSet(redis, SITES, 'app.bar.com', ['10.1.0.7:80'], { identifier: 'x' })).rejects.toThrow(/only hipache keys hold an identifier/);
+    expect(await cmd.hostsGet(redis, SITES, 'app.bar.com')).toBeNull();
+  });
 });
 
 describe('servers (pools)', () => {
