@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/errors.js';
-import { loadConfigFile } from '../config/load.js';
-import type { ConfigIssue, EpoxyConfig, ResolvedConfig } from '../config/types.js';
-import { resolveConfig } from '../config/validate.js';
+import type { EpoxyConfig } from '../config/types.js';
 import { createLogger } from '../log/logger.js';
+import { loadAndResolve } from './load.js';
 import { startReloader, type Reloader } from './reload.js';
 import { printFailure, printIssues } from './report.js';
 import { shutdownOnSignal } from './signals.js';
@@ -128,20 +126,6 @@ async function run(file: string, options: { watch: boolean }): Promise<number> {
     running.close();
     return proxy.stop();
   });
-}
-
-type Loaded = { ok: true; raw: unknown; config: ResolvedConfig } | { ok: false; issues: ConfigIssue[] };
-
-async function loadAndResolve(file: string): Promise<Loaded> {
-  let raw: unknown;
-  try {
-    raw = await loadConfigFile(file);
-  } catch (err) {
-    if (err instanceof ConfigError) return { ok: false, issues: err.issues };
-    throw err;
-  }
-  const result = await resolveConfig(raw);
-  return result.ok ? { ok: true, raw, config: result.config } : result;
 }
 
 function usage(out: NodeJS.WritableStream, code: number): number {
