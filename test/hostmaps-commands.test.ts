@@ -100,8 +100,15 @@ describe('hosts (set format)', () => {
   it('fails fast with the redacted URL when Redis is unreachable', async () => {
     const url = `redis://:cmd-secret@127.0.0.1:${await freePort()}/0`;
     const err = await cmd.hostsGet({ ...redis, url }, SITES, 'a.com').catch((e: unknown) => e as Error);
-    expect(String(err)).toMatch(/cannot reach redis at redis:\/\/:\*\*\*@127\.0\.0\.1/);
+    expect(String(err)).toMatch(/cannot reach redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: connect ECONNREFUSED/);
     expect(String(err)).not.toContain('cmd-secret');
+  });
+
+  it('names a refused password as the cause, without the password', async () => {
+    const url = srv.url.replace('cmd-secret', 'wrong-secret');
+    const err = await cmd.hostsGet({ ...redis, url }, SITES, 'a.com').catch((e: unknown) => e as Error);
+    expect(String(err)).toMatch(/cannot reach redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: WRONGPASS/);
+    expect(String(err)).not.toContain('secret');
   });
 });
 

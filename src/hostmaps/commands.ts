@@ -306,12 +306,16 @@ async function withRedis<T>(settings: RedisSettings, use: (r: Redis) => Promise<
     lazyConnect: true, connectionName: 'epoxy-cli', retryStrategy: () => null, maxRetriesPerRequest: 0,
     enableOfflineQueue: false, connectTimeout: 3000, commandTimeout: 10_000,
   });
-  r.on('error', () => undefined);
+  // connect() rejects with a bare "Connection is closed."; the cause (ECONNREFUSED, WRONGPASS) comes as an event.
+  let cause: unknown;
+  r.on('error', (err: unknown) => {
+    cause = err;
+  });
   try {
     await r.connect();
   } catch (err) {
     r.disconnect();
-    throw new Error(`cannot reach redis at ${url.redacted}: ${errorText(err, settings.url)}`);
+    throw new Error(`cannot reach redis at ${url.redacted}: ${errorText(cause ?? err, settings.url)}`);
   }
   try {
     return await use(r);
