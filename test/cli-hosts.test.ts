@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { freePort } from './helpers.js';
-import { startRedisServer, type RedisServer } from './redis-server.js';
+import { startRedisServer, subscribeChannel, type ChannelMessages, type RedisServer } from './redis-server.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
 const CLI = join(ROOT, 'dist/cli/main.js');
@@ -46,15 +46,7 @@ async function epoxy(...args: string[]): Promise<Run> {
 let dir: string;
 let srv: RedisServer;
 let w: Redis;
-let sub: Redis;
-const messages: string[] = [];
-
-/** The messages published since the last call, waiting up to 1 s for n of them. */
-async function published(n: number): Promise<string[]> {
-  const deadline = Date.now() + 1000;
-  while (messages.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  return messages.splice(0);
-}
+let changes: ChannelMessages;
 
 const LISTENERS = (...routes: object[]) => [{ name: 'web', bind: '127.0.0.1:8080', mode: 'http', routes: [...routes, { pool: 'fallback' }] }];
 
@@ -74,9 +66,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'epoxy-cli-hosts-'));
   srv = await startRedisServer({ password: PASSWORD });
   w = new Redis(srv.url);
-  sub = new Redis(srv.url);
-  await sub.subscribe(CHANNEL);
-  sub.on('message', (_c: string, m: string) => messages.push(m));
+  changes = await subscribeChannel(srv.url, CHANNEL);
   two = configFile('two.json', {
     redis: { url: srv.url, channel: CHANNEL },
     hostMaps: { sites: { key: 'hostnames:{host}:backends' }, hip: { format: 'hipache', key: 'frontend:{host}' } },
@@ -99,12 +89,12 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await w.flushall();
-  messages.length = 0;
+  changes.pending.length = 0;
 });
 
 afterAll(async () => {
   w?.disconnect();
-  sub?.disconnect();
+  changes?.close();
   await srv?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -115,16 +105,16 @@ describe('epoxy hosts (set format)', () => {
     let r = await epoxy('hosts', one, 'set', 'WWW.Foo.com.', '10.0.0.2:80', '10.0.0.1:80');
     expect(r).toMatchObject({ code: 0, stdout: '10.0.0.1:80\n10.0.0.2:80\n', stderr: '' });
     expect((await w.smembers(key)).sort()).toEqual(['10.0.0.1:80', '10.0.0.2:80']);
-    expect(await published(1)).toEqual(['www.foo.com']);
+    expect(await changes.take(1)).toEqual(['www.foo.com']);
 
     r = await epoxy('hosts', one, 'add', 'www.foo.com', '[0:0::1]:8080');
     expect(r).toMatchObject({ code: 0, stdout: '10.0.0.1:80\n10.0.0.2:80\n[::1]:8080\n' });
-    expect(await published(1)).toEqual(['www.foo.com']);
+    expect(await changes.take(1)).toEqual(['www.foo.com']);
 
     r = await epoxy('hosts', one, 'remove', 'www.foo.com:80', '10.0.0.1:80');
     expect(r).toMatchObject({ code: 0, stdout: '10.0.0.2:80\n[::1]:8080\n' });
     expect((await w.smembers(key)).sort()).toEqual(['10.0.0.2:80', '[::1]:8080']);
-    expect(await published(1)).toEqual(['www.foo.com']);
+    expect(await changes.take(1)).toEqual(['www.foo.com']);
 
     await w.sadd(key, 'garbage');
     r = await epoxy('hosts', one, 'get', 'WWW.FOO.COM');
@@ -139,17 +129,17 @@ describe('epoxy hosts (set format)', () => {
     expect((await epoxy('hosts', one, 'list')).stdout).toBe('api.bar.com\nwww.foo.com\n');
     expect((await epoxy('hosts', one, 'list', 'a*')).stdout).toBe('api.bar.com\n');
     expect(JSON.parse((await epoxy('hosts', one, 'list', '--json')).stdout)).toEqual({ map: 'sites', hosts: ['api.bar.com', 'www.foo.com'] });
-    expect(await published(1)).toEqual(['api.bar.com']);
+    expect(await changes.take(1)).toEqual(['api.bar.com']);
 
     r = await epoxy('hosts', one, 'remove', 'api.bar.com', '10.0.0.4:80');
     expect(r).toMatchObject({ code: 0, stdout: '', stderr: 'epoxy: api.bar.com has no servers in host map sites\n' });
     expect(await w.exists('hostnames:api.bar.com:backends')).toBe(0);
-    expect(await published(1)).toEqual(['api.bar.com']);
+    expect(await changes.take(1)).toEqual(['api.bar.com']);
 
     r = await epoxy('hosts', one, 'del', 'www.foo.com');
     expect(r).toMatchObject({ code: 0, stdout: 'deleted www.foo.com\n' });
     expect(await w.exists(key)).toBe(0);
-    expect(await published(1)).toEqual(['www.foo.com']);
+    expect(await changes.take(1)).toEqual(['www.foo.com']);
     r = await epoxy('hosts', one, 'del', 'www.foo.com', '--json');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ map: 'sites', host: 'www.foo.com', deleted: false });
@@ -193,7 +183,7 @@ describe('epoxy hosts (hipache format)', () => {
     expect((await epoxy('hosts', two, '--map', 'hip', 'list')).stdout).toBe('*.bar.com\napp.bar.com\n');
     expect((await epoxy('hosts', two, '--map', 'hip', 'del', 'app.bar.com')).stdout).toBe('deleted app.bar.com\n');
     expect(await w.exists(key)).toBe(0);
-    expect(await published(6)).toEqual(['app.bar.com', 'app.bar.com', 'app.bar.com', 'app.bar.com', '*.bar.com', 'app.bar.com']);
+    expect(await changes.take(6)).toEqual(['app.bar.com', 'app.bar.com', 'app.bar.com', 'app.bar.com', '*.bar.com', 'app.bar.com']);
   });
 
   it('--id goes only with set, and only on a hipache map (exit 2)', async () => {
@@ -216,7 +206,7 @@ describe('epoxy hosts: choosing the map', () => {
     expect(r).toMatchObject({ code: 1, stdout: '', stderr: 'epoxy: unknown host map "nope" (known: sites, hip)\n' });
     r = await epoxy('hosts', one, '--map', 'sites', 'set', 'a.com', '10.0.0.1:80');
     expect(r).toMatchObject({ code: 0, stdout: '10.0.0.1:80\n' });
-    expect(await published(1)).toEqual(['a.com']);
+    expect(await changes.take(1)).toEqual(['a.com']);
   });
 });
 
@@ -227,7 +217,7 @@ describe('epoxy servers', () => {
     let r = await epoxy('servers', two, 'add', 'apps', '10.2.0.1:80');
     expect(r).toMatchObject({ code: 0, stdout: '10.2.0.1:80 1\n10.2.0.9:80 1\n' });
     expect(await w.type(key)).toBe('set');
-    expect(await published(1)).toEqual(['pool:apps']);
+    expect(await changes.take(1)).toEqual(['pool:apps']);
 
     r = await epoxy('servers', two, 'add', 'apps', '10.2.0.2:80', '5');
     expect(r.code).toBe(1);
@@ -240,7 +230,7 @@ describe('epoxy servers', () => {
     expect(JSON.parse(r.stdout)).toEqual({ pool: 'apps', key, servers: [{ address: '10.2.0.1:80', weight: 1 }] });
     r = await epoxy('servers', two, 'remove', 'apps', '10.2.0.1:80');
     expect(r).toMatchObject({ code: 0, stdout: '', stderr: 'epoxy: pool apps has no servers in epoxy:pool:apps\n' });
-    expect(await published(2)).toEqual(['pool:apps', 'pool:apps']);
+    expect(await changes.take(2)).toEqual(['pool:apps', 'pool:apps']);
   });
 
   it('add / remove / list with weights in a HASH key', async () => {
@@ -258,7 +248,7 @@ describe('epoxy servers', () => {
     expect(r).toMatchObject({ code: 0, stdout: '10.3.0.1:80 7\n' });
     r = await epoxy('servers', two, 'add', 'weighted', '10.3.0.3:80', '0');
     expect(r).toMatchObject({ code: 1, stderr: 'epoxy: weight "0" is not an integer 1..256\n' });
-    expect(await published(4)).toEqual(['pool:weighted', 'pool:weighted', 'pool:weighted', 'pool:weighted']);
+    expect(await changes.take(4)).toEqual(['pool:weighted', 'pool:weighted', 'pool:weighted', 'pool:weighted']);
   });
 });
 
@@ -302,7 +292,7 @@ describe('epoxy hosts and servers: errors', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^epoxy: server address /);
     await new Promise((res) => setTimeout(res, 50));
-    expect(messages).toEqual([]);
+    expect(changes.pending).toEqual([]);
     expect(await w.keys('*')).toEqual([]);
   });
 
