@@ -88,13 +88,14 @@ export async function hostsCommand(args: readonly string[]): Promise<number> {
         const hosts = await cmd.hostsList(redis, map, line.operands[0]);
         return line.json ? printJson({ map: map.name, hosts }) : printLines(hosts);
       }
-      default: {
+      case 'del': {
         const deleted = await cmd.hostsDel(redis, map, host);
         const name = normalized(host);
         if (line.json) return printJson({ map: map.name, host: name, deleted });
         return printLines([deleted ? `deleted ${name}` : `${name} had no entry: nothing deleted`]);
       }
     }
+    throw new Error(`hosts ${line.sub}: not implemented`); // parseCommandLine admits only the sub-commands above
   });
 }
 
