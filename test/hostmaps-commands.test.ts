@@ -10,7 +10,7 @@ import * as cmd from '../src/hostmaps/commands.js';
 import { HostMapSource } from '../src/hostmaps/source.js';
 import type { HostMapSettings, PoolSourceSettings, RedisSettings } from '../src/hostmaps/types.js';
 import { freePort, logger } from './helpers.js';
-import { startRedisServer, type RedisServer } from './redis-server.js';
+import { startRedisServer, subscribeChannel, type ChannelMessages, type RedisServer } from './redis-server.js';
 
 const SITES: HostMapSettings = { name: 'sites', key: 'hostnames:{host}:backends', format: 'set' };
 const HIP: HostMapSettings = { name: 'hip', key: 'frontend:{host}', format: 'hipache' };
@@ -19,32 +19,23 @@ const APPS: PoolSourceSettings = { pool: 'apps', key: 'epoxy:pool:apps' };
 let srv: RedisServer;
 let redis: RedisSettings;
 let w: Redis;
-let sub: Redis;
-const messages: string[] = [];
-
-async function published(n: number): Promise<string[]> {
-  const deadline = Date.now() + 1000;
-  while (messages.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  return messages.splice(0);
-}
+let changes: ChannelMessages;
 
 beforeAll(async () => {
   srv = await startRedisServer({ password: 'cmd-secret' });
   redis = { url: srv.url, channel: 'epoxy:changes', resyncMs: 60_000 };
   w = new Redis(srv.url);
-  sub = new Redis(srv.url);
-  await sub.subscribe('epoxy:changes');
-  sub.on('message', (_c: string, m: string) => messages.push(m));
+  changes = await subscribeChannel(srv.url, 'epoxy:changes');
 });
 
 afterEach(async () => {
   await w.flushall();
-  messages.length = 0;
+  changes.pending.length = 0;
 });
 
 afterAll(async () => {
   w.disconnect();
-  sub.disconnect();
+  changes?.close();
   await srv.stop();
 });
 
@@ -52,14 +43,14 @@ describe('hosts (set format)', () => {
   it('set / add / remove / get / list / del round trip, each change published', async () => {
     expect(await cmd.hostsSet(redis, SITES, 'WWW.Foo.com.', ['10.0.0.2:80', '10.0.0.1:80', '10.0.0.1:80'])).toEqual(['10.0.0.1:80', '10.0.0.2:80']);
     expect((await w.smembers('hostnames:www.foo.com:backends')).sort()).toEqual(['10.0.0.1:80', '10.0.0.2:80']);
-    expect(await published(1)).toEqual(['www.foo.com']);
+    expect(await changes.take(1)).toEqual(['www.foo.com']);
 
     expect(await cmd.hostsAdd(redis, SITES, 'www.foo.com', ['[0:0::1]:8080'])).toEqual(['10.0.0.1:80', '10.0.0.2:80', '[::1]:8080']);
-    expect(await published(1)).toEqual(['www.foo.com']);
+    expect(await changes.take(1)).toEqual(['www.foo.com']);
 
     await w.sadd('hostnames:www.foo.com:backends', 'garbage', '10.0.0.01:80');
     expect(await cmd.hostsRemove(redis, SITES, 'www.foo.com', ['10.0.0.1:80'])).toEqual(['10.0.0.2:80', '[::1]:8080']);
-    expect(await published(1)).toEqual(['www.foo.com']);
+    expect(await changes.take(1)).toEqual(['www.foo.com']);
     expect(await cmd.hostsGet(redis, SITES, 'www.foo.com:80')).toEqual({
       host: 'www.foo.com', key: 'hostnames:www.foo.com:backends', servers: ['10.0.0.2:80', '[::1]:8080'], invalid: expect.arrayContaining(['garbage', '10.0.0.01:80']) as unknown,
     });
@@ -69,21 +60,21 @@ describe('hosts (set format)', () => {
     await w.sadd('hostnames:Mixed.Case.com:backends', '10.0.0.5:80');
     expect(await cmd.hostsList(redis, SITES)).toEqual(['*.foo.com', 'api.bar.com', 'mixed.case.com', 'www.foo.com']);
     expect(await cmd.hostsList(redis, SITES, 'a*')).toEqual(['api.bar.com']);
-    await published(2);
+    await changes.take(2);
 
     expect(await cmd.hostsDel(redis, SITES, 'www.foo.com')).toBe(true);
     expect(await cmd.hostsDel(redis, SITES, 'www.foo.com')).toBe(false);
     expect(await cmd.hostsGet(redis, SITES, 'www.foo.com')).toBeNull();
-    expect(await published(2)).toEqual(['www.foo.com', 'www.foo.com']);
+    expect(await changes.take(2)).toEqual(['www.foo.com', 'www.foo.com']);
   });
 
   it('an unchanged add or remove writes and publishes nothing', async () => {
     await cmd.hostsSet(redis, SITES, 'a.com', ['10.0.0.1:80']);
-    await published(1);
+    await changes.take(1);
     await cmd.hostsAdd(redis, SITES, 'a.com', ['10.0.0.1:80']);
     await cmd.hostsRemove(redis, SITES, 'a.com', ['10.0.0.9:80']);
     await new Promise((r) => setTimeout(r, 50));
-    expect(messages).toEqual([]);
+    expect(changes.pending).toEqual([]);
   });
 
   it('validates hosts, addresses and key types, naming the bad argument', async () => {
@@ -94,14 +85,21 @@ describe('hosts (set format)', () => {
     await w.set('hostnames:str.com:backends', 'x');
     await expect(cmd.hostsAdd(redis, SITES, 'str.com', ['10.0.0.1:80'])).rejects.toThrow(/is a string, not a set/);
     expect(await w.get('hostnames:str.com:backends')).toBe('x');
-    expect(messages).toEqual([]);
+    expect(changes.pending).toEqual([]);
   });
 
   it('fails fast with the redacted URL when Redis is unreachable', async () => {
     const url = `redis://:cmd-secret@127.0.0.1:${await freePort()}/0`;
     const err = await cmd.hostsGet({ ...redis, url }, SITES, 'a.com').catch((e: unknown) => e as Error);
-    expect(String(err)).toMatch(/cannot reach redis at redis:\/\/:\*\*\*@127\.0\.0\.1/);
+    expect(String(err)).toMatch(/cannot reach redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: connect ECONNREFUSED/);
     expect(String(err)).not.toContain('cmd-secret');
+  });
+
+  it('names a refused password as the cause, without the password', async () => {
+    const url = srv.url.replace('cmd-secret', 'wrong-secret');
+    const err = await cmd.hostsGet({ ...redis, url }, SITES, 'a.com').catch((e: unknown) => e as Error);
+    expect(String(err)).toMatch(/cannot reach redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: WRONGPASS/);
+    expect(String(err)).not.toContain('secret');
   });
 });
 
@@ -115,7 +113,19 @@ describe('hosts (hipache format)', () => {
     expect(await cmd.hostsRemove(redis, HIP, 'www.bar.com', ['10.1.0.2:80', '10.1.0.1:80'])).toEqual(['[::1]:81']);
     expect(await w.lrange('frontend:www.bar.com', 0, -1)).toEqual(['www.bar.com', 'http://[::1]:81']);
     expect(await cmd.hostsAdd(redis, HIP, 'www.bar.com', ['10.1.0.3:80'])).toEqual(['10.1.0.3:80', '[::1]:81']);
-    expect(await published(4)).toEqual(['www.bar.com', 'new.bar.com', 'www.bar.com', 'www.bar.com']);
+    expect(await changes.take(4)).toEqual(['www.bar.com', 'new.bar.com', 'www.bar.com', 'www.bar.com']);
+  });
+
+  it('set takes an identifier other than the host; get returns it', async () => {
+    expect(await cmd.hostsSet(redis, HIP, 'App.Bar.com', ['10.1.0.7:80'], { identifier: 'my-app' })).toEqual(['10.1.0.7:80']);
+    expect(await w.lrange('frontend:app.bar.com', 0, -1)).toEqual(['my-app', 'http://10.1.0.7:80']);
+    await cmd.hostsAdd(redis, HIP, 'app.bar.com', ['10.1.0.8:80']);
+    expect(await cmd.hostsGet(redis, HIP, 'app.bar.com')).toEqual({
+      host: 'app.bar.com', key: 'frontend:app.bar.com', servers: ['10.1.0.7:80', '10.1.0.8:80'], invalid: [], identifier: 'my-app',
+    });
+    await expect(cmd.hostsSet(redis, HIP, 'app.bar.com', ['10.1.0.7:80'], { identifier: ' ' })).rejects.toThrow(/identifier must not be empty/);
+    await expect(cmd.hostsSet(redis, SITES, 'app.bar.com', ['10.1.0.7:80'], { identifier: 'x' })).rejects.toThrow(/only hipache keys hold an identifier/);
+    expect(await cmd.hostsGet(redis, SITES, 'app.bar.com')).toBeNull();
   });
 });
 
@@ -125,7 +135,7 @@ describe('servers (pools)', () => {
     expect(await w.type('epoxy:pool:apps')).toBe('set');
     await expect(cmd.serversAdd(redis, APPS, '10.2.0.2:80', 5)).rejects.toThrow(/is a SET \(weight 1\); weight 5 needs a HASH/);
     expect(await cmd.serversRemove(redis, APPS, '10.2.0.1:80')).toEqual([]);
-    expect(await published(2)).toEqual(['pool:apps', 'pool:apps']);
+    expect(await changes.take(2)).toEqual(['pool:apps', 'pool:apps']);
 
     expect(await cmd.serversAdd(redis, APPS, '10.2.0.2:80', '5')).toEqual([{ address: '10.2.0.2:80', weight: 5 }]);
     expect(await w.type('epoxy:pool:apps')).toBe('hash');
@@ -134,7 +144,7 @@ describe('servers (pools)', () => {
     expect(await cmd.serversList(redis, APPS)).toEqual([{ address: '10.2.0.2:80', weight: 7 }, { address: '10.2.0.3:80', weight: 1 }]);
     await expect(cmd.serversAdd(redis, APPS, '10.2.0.4:80', 257)).rejects.toThrow(/weight "257" is not an integer 1\.\.256/);
     expect(await cmd.serversRemove(redis, APPS, '10.2.0.2:80')).toEqual([{ address: '10.2.0.3:80', weight: 1 }]);
-    expect(await published(4)).toEqual(['pool:apps', 'pool:apps', 'pool:apps', 'pool:apps']);
+    expect(await changes.take(4)).toEqual(['pool:apps', 'pool:apps', 'pool:apps', 'pool:apps']);
   });
 });
 

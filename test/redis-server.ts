@@ -5,7 +5,7 @@
  *
  * restart() kills it and starts a fresh one on the same port (the data is gone, as with a real
  * crash without persistence); pause()/resume() SIGSTOP/SIGCONT it (a hung server that keeps its
- * data and its connections). The tool is installed when missing through scripts/ensure-tools.sh.
+ * data and its connections). subscribeChannel() collects what writers publish. The tool is installed when missing through scripts/ensure-tools.sh.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -14,6 +14,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 
 import { freePort } from './helpers.js';
 
@@ -135,4 +136,29 @@ async function kill(child: ChildProcess): Promise<void> {
   const exited = once(child, 'exit');
   process.kill(child.pid, 'SIGKILL');
   await exited;
+}
+
+/** A client subscribed to one channel, keeping what writers PUBLISH there. */
+export interface ChannelMessages {
+  /** Received and not yet taken (clear it with `pending.length = 0`). */
+  readonly pending: string[];
+  /** Waits up to 1 s for n messages, then takes every pending one. */
+  take(n: number): Promise<string[]>;
+  close(): void;
+}
+
+export async function subscribeChannel(url: string, channel: string): Promise<ChannelMessages> {
+  const sub = new Redis(url);
+  const pending: string[] = [];
+  await sub.subscribe(channel);
+  sub.on('message', (_c: string, m: string) => pending.push(m));
+  return {
+    pending,
+    async take(n) {
+      const deadline = Date.now() + 1000;
+      while (pending.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      return pending.splice(0);
+    },
+    close: () => sub.disconnect(),
+  };
 }

@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/errors.js';
-import { loadConfigFile } from '../config/load.js';
-import type { ConfigIssue, EpoxyConfig, ResolvedConfig } from '../config/types.js';
-import { resolveConfig } from '../config/validate.js';
+import type { EpoxyConfig } from '../config/types.js';
 import { createLogger } from '../log/logger.js';
+import { hostsCommand, serversCommand, UsageError } from './hosts.js';
+import { loadAndResolve } from './load.js';
 import { startReloader, type Reloader } from './reload.js';
 import { printFailure, printIssues } from './report.js';
 import { shutdownOnSignal } from './signals.js';
@@ -16,13 +15,26 @@ const USAGE = `Usage: epoxy <command> [options] [config]
 Commands:
   run [config]     start the proxy (config defaults to ${DEFAULT_CONFIG})
   check <config>   validate a config file and list every problem with its field path
+  hosts <config> set|add|remove <host> <addr>...
+  hosts <config> get|del <host>
+  hosts <config> list [pattern]
+                   change or read a host map's entries in the config's Redis (each
+                   change is one MULTI with its PUBLISH on redis.channel)
+  servers <config> add <pool> <addr> [weight]
+  servers <config> remove <pool> <addr>
+  servers <config> list <pool>
+                   change or read the members of a pool whose servers are in Redis
 
 Options:
   --no-watch       run: reload only on SIGHUP, not when the config file changes
+  --map <name>     hosts: the host map (required when the config has several)
+  --id <ident>     hosts set, hipache maps: the list's identifier (default: the host)
+  --json           hosts, servers: print JSON instead of one line per server
   -h, --help       show this help
   --version        print the version
 
 \`epoxy run\` logs one line per listener and, when the config has \`admin\`, the admin URL.
+\`epoxy hosts\` and \`epoxy servers\` print the entry or the pool as it is after the change.
 
 Signals (run):
   SIGHUP           reload the config file (also on change, unless --no-watch); a version
@@ -33,16 +45,23 @@ Signals (run):
                    exits at once with 1
 
 Exit codes:
-  0  run: stopped by SIGTERM/SIGINT; check: the config is valid
-  1  the config is invalid, the proxy failed to start or to stop, or a fatal error
-  2  usage: unknown command or option, wrong number of config files
+  0  run: stopped by SIGTERM/SIGINT; check: the config is valid; hosts, servers: done
+  1  the config is invalid, the proxy failed to start or to stop, or a fatal error;
+     hosts, servers: no such host map, pool or entry, an invalid host, address or
+     weight, or Redis failed or is unreachable
+  2  usage: unknown command or option, wrong number of config files or arguments,
+     --map missing with several host maps
 
 Config files may be .ts, .mts, .js, .mjs or .json. The log level comes from EPOXY_LOG_LEVEL
 (default info).
 `;
 
 /** Options each command accepts; anything else that starts with "-" is a usage error. */
-const COMMAND_OPTIONS: Record<string, string[]> = { run: ['--no-watch'] };
+const COMMAND_OPTIONS: Record<string, string[]> = {
+  run: ['--no-watch'],
+  hosts: ['--map', '--id', '--json'],
+  servers: ['--json'],
+};
 
 /**
  * Exit codes: 0 ok, 1 the config or the proxy failed (at start or while stopping; a failed reload
@@ -70,6 +89,10 @@ async function main(argv: string[]): Promise<number> {
     case 'run':
       if (files.length > 1) return usageError('run takes at most one config file');
       return run(files[0] ?? DEFAULT_CONFIG, { watch: !args.includes('--no-watch') });
+    case 'hosts':
+      return usageErrors(() => hostsCommand(args));
+    case 'servers':
+      return usageErrors(() => serversCommand(args));
     default:
       return usageError(`unknown command "${command}"`);
   }
@@ -130,18 +153,14 @@ async function run(file: string, options: { watch: boolean }): Promise<number> {
   });
 }
 
-type Loaded = { ok: true; raw: unknown; config: ResolvedConfig } | { ok: false; issues: ConfigIssue[] };
-
-async function loadAndResolve(file: string): Promise<Loaded> {
-  let raw: unknown;
+/** hosts and servers check their own arguments (options with values) and throw UsageError. */
+async function usageErrors(command: () => Promise<number>): Promise<number> {
   try {
-    raw = await loadConfigFile(file);
+    return await command();
   } catch (err) {
-    if (err instanceof ConfigError) return { ok: false, issues: err.issues };
+    if (err instanceof UsageError) return usageError(err.message);
     throw err;
   }
-  const result = await resolveConfig(raw);
-  return result.ok ? { ok: true, raw, config: result.config } : result;
 }
 
 function usage(out: NodeJS.WritableStream, code: number): number {

@@ -23,20 +23,30 @@ export interface HostEntry {
   servers: string[];
   /** Entries stored under the key that the loader skips. */
   invalid: string[];
+  /** hipache format: the list's first element (hipache's app identifier; the loader ignores it). */
+  identifier?: string;
+}
+
+export interface HostsSetOptions {
+  /** hipache format: the identifier to write first in the list; default the normalized host. */
+  identifier?: string;
 }
 
 const MAX_ATTEMPTS = 10;
 
-/** hosts set <host> <addr...>: replaces the host's servers. Returns them as stored. */
-export async function hostsSet(redis: RedisSettings, map: HostMapSettings, host: string, addresses: readonly string[]): Promise<string[]> {
+/** hosts set <host> <addr...>: replaces the host's servers (and a hipache key's identifier). Returns them as stored. */
+export async function hostsSet(
+  redis: RedisSettings, map: HostMapSettings, host: string, addresses: readonly string[], options: HostsSetOptions = {},
+): Promise<string[]> {
   const target = hostTarget(map, host);
   const servers = serverArgs(addresses);
+  const identifier = identifierArg(map, options.identifier) ?? target.host;
   return withRedis(redis, async (r) => {
     await change(r, target.key, async (m) => {
       await expectType(r, target.key, map);
       m.del(target.key);
       if (map.format === 'set') m.sadd(target.key, ...servers);
-      else m.rpush(target.key, target.host, ...servers.map(toUrl));
+      else m.rpush(target.key, identifier, ...servers.map(toUrl));
       return true;
     }, redis.channel, target.host);
     return servers;
@@ -189,6 +199,13 @@ function serverArgs(addresses: readonly string[]): string[] {
   }));
 }
 
+function identifierArg(map: HostMapSettings, identifier: string | undefined): string | undefined {
+  if (identifier === undefined) return undefined;
+  if (map.format !== 'hipache') throw new Error(`host map "${map.name}" has format '${map.format}': only hipache keys hold an identifier`);
+  if (identifier.trim() === '') throw new Error('the hipache identifier must not be empty');
+  return identifier;
+}
+
 function weightArg(weight: number | string): number {
   const w = parseWeight(String(weight));
   if (w === undefined) throw new Error(`weight "${String(weight)}" is not an integer 1..${MAX_WEIGHT}`);
@@ -262,7 +279,9 @@ async function readEntry(r: Redis, target: HostTarget, map: HostMapSettings): Pr
   const raw = await readRaw(r, target.key, map);
   if (raw === undefined) return undefined;
   const parsed = map.format === 'set' ? parseSetMembers(raw) : parseHipacheList(raw);
-  return { host: target.host, key: target.key, servers: parsed.servers, invalid: parsed.invalid.map((i) => i.entry) };
+  const entry: HostEntry = { host: target.host, key: target.key, servers: parsed.servers, invalid: parsed.invalid.map((i) => i.entry) };
+  if (map.format === 'hipache' && raw[0] !== undefined) entry.identifier = raw[0];
+  return entry;
 }
 
 async function rawPoolMembers(r: Redis, key: string, type: string): Promise<string[]> {
@@ -287,12 +306,16 @@ async function withRedis<T>(settings: RedisSettings, use: (r: Redis) => Promise<
     lazyConnect: true, connectionName: 'epoxy-cli', retryStrategy: () => null, maxRetriesPerRequest: 0,
     enableOfflineQueue: false, connectTimeout: 3000, commandTimeout: 10_000,
   });
-  r.on('error', () => undefined);
+  // connect() rejects with a bare "Connection is closed."; the cause (ECONNREFUSED, WRONGPASS) comes as an event.
+  let cause: unknown;
+  r.on('error', (err: unknown) => {
+    cause = err;
+  });
   try {
     await r.connect();
   } catch (err) {
     r.disconnect();
-    throw new Error(`cannot reach redis at ${url.redacted}: ${errorText(err, settings.url)}`);
+    throw new Error(`cannot reach redis at ${url.redacted}: ${errorText(cause ?? err, settings.url)}`);
   }
   try {
     return await use(r);
