@@ -22,6 +22,7 @@
       'native/engine/http_response.cc',
       'native/engine/http_endings.cc',
       'native/engine/apply.cc',
+      'native/engine/host_map.cc',
       'native/engine/session.cc',
       'native/engine/preface.cc',
       'native/engine/tcp_session.cc',

@@ -31,6 +31,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                        {InstanceMethod("apply", &EngineWrap::Apply), InstanceMethod("addServer", &EngineWrap::AddServer),
                         InstanceMethod("removeServer", &EngineWrap::RemoveServer),
                         InstanceMethod("updateServer", &EngineWrap::UpdateServer),
+                        InstanceMethod("setHosts", &EngineWrap::SetHosts),
                         InstanceMethod("selectReply", &EngineWrap::SelectReply),
                         InstanceMethod("requestStats", &EngineWrap::RequestStats),
                         InstanceMethod("pendingApplies", &EngineWrap::PendingApplies),
@@ -109,6 +110,22 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     ServerUpdate u;
     if (Usable(info.Env()) && read_update(info[0], u)) engine_->update_server(u);
     return info.Env().Undefined();
+  }
+
+  // setHosts(mapUid, batch): checked here, so a bad batch throws and never reaches an engine;
+  // every engine thread then applies the same immutable batch to its own map.
+  Napi::Value SetHosts(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (!info[0].IsNumber()) return throw_type(env, "setHosts(mapUid, batch) needs a map uid"), env.Undefined();
+    double uid = info[0].As<Napi::Number>().DoubleValue();
+    if (uid < 0 || uid > 4294967295.0 || uid != static_cast<double>(static_cast<uint32_t>(uid))) {
+      return throw_type(env, "setHosts: mapUid must be a 32-bit unsigned integer"), env.Undefined();
+    }
+    auto batch = std::make_shared<HostBatch>();
+    if (!read_host_batch(info[1], *batch, "batch")) return env.Undefined();
+    engine_->set_hosts(static_cast<uint32_t>(uid), std::move(batch));
+    return env.Undefined();
   }
 
   Napi::Value SelectReply(const Napi::CallbackInfo& info) {

@@ -1,5 +1,7 @@
 #include "convert.h"
 
+#include <cstdint>
+
 namespace epoxy {
 
 bool throw_type(Napi::Env env, const std::string& msg) {
@@ -104,7 +106,41 @@ bool read_route(Napi::Value v, RouteSpec& r, const std::string& where) {
     return false;
   }
   r.pool = static_cast<int32_t>(pool);
+  if (o.Get("hostMap").IsUndefined()) return true;
+  uint32_t host_map = 0;
+  if (!read_u32(o, "hostMap", host_map, where)) return false;
+  if (host_map > INT32_MAX) return throw_type(v.Env(), where + ".hostMap is out of range");
+  r.host_map = static_cast<int32_t>(host_map);
   return true;
+}
+
+bool read_u32_array(Napi::Object o, const char* key, std::vector<uint32_t>& out, const std::string& where) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    return throw_type(o.Env(), where + "." + key + " must be a Uint32Array");
+  }
+  auto arr = v.As<Napi::Uint32Array>();
+  out.assign(arr.Data(), arr.Data() + arr.ElementLength());
+  return true;
+}
+
+bool read_host_map(Napi::Value v, HostMapSpec& m, const std::string& where) {
+  Napi::Object o;
+  uint32_t pool = 0;
+  uint32_t balance = 0;
+  if (!read_object(v, o, where) || !read_u32(o, "uid", m.uid, where) || !read_string(o, "name", m.name, where) ||
+      !read_u32(o, "pool", pool, where) || !read_u32(o, "balance", balance, where)) {
+    return false;
+  }
+  std::string named = where + " (\"" + m.name + "\")";
+  if (balance == 3) return throw_type(v.Env(), named + ".balance: hash is not a host map balancer (roundrobin, leastconn or p2c)");
+  if (balance > 3) return throw_type(v.Env(), named + ".balance is unknown");
+  if (pool > INT32_MAX) return throw_type(v.Env(), named + ".pool is out of range");
+  m.pool = static_cast<int32_t>(pool);
+  m.balance = static_cast<lb::Algorithm>(balance);
+  Napi::Value initial = o.Get("initial");
+  if (initial.IsUndefined() || initial.IsNull()) return true;
+  return read_host_batch(initial, m.initial, named + ".initial");
 }
 
 // { trusted: string[] (ranges; empty: every source), timeoutMs }, or absent/false: off.
@@ -168,6 +204,29 @@ bool read_listener(Napi::Value v, ListenerSpec& l, const std::string& where) {
 
 }  // namespace
 
+bool read_host_batch(Napi::Value v, HostBatch& b, const std::string& where) {
+  Napi::Object o;
+  Napi::Array hosts;
+  if (!read_object(v, o, where) || !read_array(o, "hosts", hosts, where) ||
+      !read_u32_array(o, "counts", b.counts, where) || !read_u32_array(o, "servers", b.servers, where)) {
+    return false;
+  }
+  // Lengths first: a wrong batch fails before 100k strings are copied.
+  if (b.counts.size() != hosts.Length()) {
+    return throw_type(v.Env(), where + ": counts has " + std::to_string(b.counts.size()) + " entries for " +
+                                   std::to_string(hosts.Length()) + " hosts");
+  }
+  b.hosts.reserve(hosts.Length());
+  for (uint32_t i = 0; i < hosts.Length(); ++i) {
+    Napi::Value h = hosts.Get(i);
+    if (!h.IsString()) return throw_type(v.Env(), where + ".hosts[" + std::to_string(i) + "] must be a string");
+    b.hosts.push_back(h.As<Napi::String>().Utf8Value());
+  }
+  std::string why;
+  if (!check_host_batch(b, why)) return throw_type(v.Env(), where + ": " + why);
+  return true;
+}
+
 bool read_snapshot(Napi::Value v, SnapshotSpec& spec) {
   Napi::Object o, t, tu;
   Napi::Array listeners, pools;
@@ -180,6 +239,16 @@ bool read_snapshot(Napi::Value v, SnapshotSpec& spec) {
     PoolSpec p;
     if (!read_pool(pools.Get(i), p, "spec.pools[" + std::to_string(i) + "]")) return false;
     spec.pools.push_back(std::move(p));
+  }
+  // hostMaps: absent reads as none (specs built before host maps existed).
+  if (!o.Get("hostMaps").IsUndefined()) {
+    Napi::Array maps;
+    if (!read_array(o, "hostMaps", maps, "spec")) return false;
+    for (uint32_t i = 0; i < maps.Length(); ++i) {
+      HostMapSpec m;
+      if (!read_host_map(maps.Get(i), m, "spec.hostMaps[" + std::to_string(i) + "]")) return false;
+      spec.host_maps.push_back(std::move(m));
+    }
   }
   for (uint32_t i = 0; i < listeners.Length(); ++i) {
     ListenerSpec l;

@@ -13,8 +13,10 @@ namespace epoxy {
 
 namespace {
 
-Route make_route(const RouteSpec& rs, const std::vector<std::shared_ptr<Pool>>& pools) {
+Route make_route(const RouteSpec& rs, const Snapshot& snap) {
+  const std::vector<std::shared_ptr<Pool>>& pools = snap.pools;
   Route r;
+  if (rs.host_map >= 0) r.host_map = snap.host_maps[static_cast<size_t>(rs.host_map)];
   r.wildcard = rs.host.rfind("*.", 0) == 0;
   r.host = r.wildcard ? rs.host.substr(1) : rs.host;  // "*.example.com" matches by ".example.com"
   r.path = rs.path;
@@ -45,6 +47,27 @@ bool check_snapshot_spec(SnapshotSpec& spec, std::string& error) {
   for (PoolSpec& p : spec.pools) {
     if (!parse_servers(p.servers, "pool \"" + p.name + "\"", error)) return false;
   }
+  std::set<uint32_t> map_uids;
+  for (const HostMapSpec& m : spec.host_maps) {
+    std::string where = "host map \"" + m.name + "\"";
+    if (m.pool < 0 || static_cast<size_t>(m.pool) >= spec.pools.size()) {
+      error = where + ": no such pool";
+      return false;
+    }
+    if (m.balance == lb::Algorithm::Hash) {
+      error = where + ": balance must be roundrobin, leastconn or p2c (a host's servers are not hashed)";
+      return false;
+    }
+    if (!map_uids.insert(m.uid).second) {
+      error = where + ": uid " + std::to_string(m.uid) + " is used twice";
+      return false;
+    }
+    std::string why;
+    if (!check_host_batch(m.initial, why)) {
+      error = where + ": initial: " + why;
+      return false;
+    }
+  }
   std::set<std::string> binds;
   for (ListenerSpec& l : spec.listeners) {
     std::string why;
@@ -61,6 +84,16 @@ bool check_snapshot_spec(SnapshotSpec& spec, std::string& error) {
     for (const RouteSpec& r : l.routes) {
       if (r.pool < 0 || static_cast<size_t>(r.pool) >= spec.pools.size()) {
         error = "listener \"" + l.name + "\": a route names no pool";
+        return false;
+      }
+      if (r.host_map < 0) continue;
+      if (static_cast<size_t>(r.host_map) >= spec.host_maps.size()) {
+        error = "listener \"" + l.name + "\": a route names no host map";
+        return false;
+      }
+      const HostMapSpec& m = spec.host_maps[static_cast<size_t>(r.host_map)];
+      if (!r.host.empty() || r.pool != m.pool) {
+        error = "listener \"" + l.name + "\": the route of host map \"" + m.name + "\" must have no host and the map's pool";
         return false;
       }
     }
@@ -153,6 +186,14 @@ void Engine::apply_snapshot(Command& c) {
     sync_servers(*it->second, {});  // a pool that left the config takes its servers with it
     it = pools_by_uid_.erase(it);
   }
+  // Host maps after the pools they use; kept by uid like them, dropped from the registry when
+  // the spec leaves them out (a session on an older snapshot keeps its own reference).
+  std::unordered_set<uint32_t> kept_maps;
+  for (const HostMapSpec& ms : spec.host_maps) {
+    snap->host_maps.push_back(materialize_host_map(ms, snap->pools[static_cast<size_t>(ms.pool)]));
+    kept_maps.insert(ms.uid);
+  }
+  std::erase_if(host_maps_by_uid_, [&](const auto& kv) { return !kept_maps.count(kv.first); });
   pipes_.configure(spec.tuning.pipe_size, spec.tuning.max_pipes);
   drain_removed_listeners(spec);
   rebuild_listeners(spec, c.new_listeners);
@@ -162,9 +203,9 @@ void Engine::apply_snapshot(Command& c) {
     lr.name = ls.name;
     lr.mode = ls.mode;
     if (ls.pool >= 0) lr.pool = snap->pools[static_cast<size_t>(ls.pool)];
-    for (const RouteSpec& rs : ls.routes) lr.routes.push_back(make_route(rs, snap->pools));
+    for (const RouteSpec& rs : ls.routes) lr.routes.push_back(make_route(rs, *snap));
     lr.inspect = ls.mode == ListenerMode::Tcp && std::any_of(ls.routes.begin(), ls.routes.end(), [](const RouteSpec& r) {
-                   return !r.host.empty() || !r.alpn.empty();
+                   return !r.host.empty() || !r.alpn.empty() || r.host_map >= 0;
                  });
     lr.accept_proxy = ls.accept_proxy;
     lr.bind_addr = ls.addr;
@@ -200,6 +241,36 @@ std::shared_ptr<Pool> Engine::materialize_pool(const PoolSpec& spec) {
   return pool;
 }
 
+std::shared_ptr<HostMap> Engine::materialize_host_map(const HostMapSpec& spec, const std::shared_ptr<Pool>& pool) {
+  std::shared_ptr<HostMap>& map = host_maps_by_uid_[spec.uid];
+  bool fresh = !map;
+  if (fresh) {
+    map = std::make_shared<HostMap>();
+    map->uid = spec.uid;
+  }
+  map->name = spec.name;
+  map->balance = spec.balance;
+  bool moved = map->pool != pool;
+  map->pool = pool;
+  if (moved) map->refresh_servers();
+  // Only a map new to this engine loads `initial`: a kept one already has every host, including
+  // those set by SetHosts since the control plane built the spec.
+  if (fresh) map->apply(spec.initial);
+  return map;
+}
+
+void Engine::apply_set_hosts(const Command& c) {
+  auto it = host_maps_by_uid_.find(c.number);
+  if (it == host_maps_by_uid_.end() || !c.hosts) return;  // the map left the config meanwhile
+  it->second->apply(*c.hosts);
+}
+
+void Engine::refresh_host_maps(const Pool& pool) {
+  for (auto& [uid, map] : host_maps_by_uid_) {
+    if (map->pool.get() == &pool) map->refresh_servers();
+  }
+}
+
 void Engine::sync_servers(Pool& pool, const std::vector<ServerSpec>& specs) {
   std::vector<std::shared_ptr<Server>> next;
   for (const ServerSpec& ss : specs) {
@@ -230,6 +301,7 @@ void Engine::sync_servers(Pool& pool, const std::vector<ServerSpec>& specs) {
   }
   pool.servers = std::move(next);
   build_ring(pool);
+  refresh_host_maps(pool);
   for (auto& s : pool.servers) {
     if (!s->available(now_)) close_idle_conns(*s);
   }
@@ -314,22 +386,35 @@ bool Route::host_matches(std::string_view normalized) const {
   return normalized.size() > host.size() && normalized.substr(normalized.size() - host.size()) == host;
 }
 
-const Route* ListenerRoute::match(std::string_view host, std::string_view path) const {
+// A host map route is looked up last, after the cheap checks (path, ALPN), so a request the
+// route would refuse anyway costs no lookup and counts no miss.
+RouteMatch ListenerRoute::match(std::string_view host, std::string_view path) const {
   for (const Route& r : routes) {
     if (!r.host_matches(host)) continue;
     if (!r.path.empty() && path.substr(0, r.path.size()) != r.path) continue;
-    return &r;
+    if (r.host_map) {
+      std::shared_ptr<HostEntry> e = r.host_map->find(host);
+      if (!e) continue;  // no entry: the next route, as a route whose host differs
+      return {&r, {r.host_map.get(), std::move(e)}};
+    }
+    return {&r, {}};
   }
-  return nullptr;
+  return {};
 }
 
-const Route* ListenerRoute::match_tls(const TlsInfo* tls) const {
+RouteMatch ListenerRoute::match_tls(const TlsInfo* tls) const {
   for (const Route& r : routes) {
     if (!r.host.empty() && !(tls && tls->has_sni && r.host_matches(tls->sni))) continue;
     if (!r.alpn.empty() && !(tls && std::find(tls->alpn.begin(), tls->alpn.end(), r.alpn) != tls->alpn.end())) continue;
-    return &r;
+    if (r.host_map) {
+      if (!tls || !tls->has_sni) continue;  // no SNI: no host to look up
+      std::shared_ptr<HostEntry> e = r.host_map->find(tls->sni);
+      if (!e) continue;
+      return {&r, {r.host_map.get(), std::move(e)}};
+    }
+    return {&r, {}};
   }
-  return nullptr;
+  return {};
 }
 
 }  // namespace epoxy

@@ -85,6 +85,14 @@ void Engine::remove_server(uint32_t uid) {
   commands_.push(std::move(c));
 }
 
+void Engine::set_hosts(uint32_t map_uid, std::shared_ptr<const HostBatch> batch) {
+  Command c;
+  c.kind = Command::Kind::SetHosts;
+  c.number = map_uid;
+  c.hosts = std::move(batch);
+  commands_.push(std::move(c));
+}
+
 void Engine::select_replies(std::vector<uint32_t> pairs) {
   Command c;
   c.kind = Command::Kind::SelectReplies;
@@ -252,6 +260,9 @@ void Engine::handle_command(Command& c) {
       return;
     case Command::Kind::UpdateServer:
       apply_update_server(c.update);
+      return;
+    case Command::Kind::SetHosts:
+      apply_set_hosts(c);
       return;
     case Command::Kind::SelectReplies:
       handle_select_replies(c.replies);

@@ -40,14 +40,15 @@ struct HttpTx;
 
 struct Command {
   // Dequeue and ListenerSlot come from other engines of the group: a slot freed there.
-  enum class Kind { Apply, AddServer, RemoveServer, UpdateServer, SelectReplies, Stats, Stop, Dequeue, ListenerSlot };
+  enum class Kind { Apply, AddServer, RemoveServer, UpdateServer, SetHosts, SelectReplies, Stats, Stop, Dequeue, ListenerSlot };
   Kind kind = Kind::Stop;
   std::shared_ptr<const SnapshotSpec> spec;  // the same object for every engine of a group
   std::vector<std::pair<std::string, Fd>> new_listeners;  // bind -> listening socket
   uint32_t pool_uid = 0;
   ServerSpec server;
   ServerUpdate update;
-  uint32_t number = 0;  // server uid, stats token or grace period
+  std::shared_ptr<const HostBatch> hosts;  // SetHosts: the same object for every engine of a group
+  uint32_t number = 0;  // server uid, host map uid, stats token or grace period
   std::vector<uint32_t> replies;
   std::vector<uint64_t> keys;  // Dequeue: (session key, queue seq) of this engine's sessions whose turn it is, oldest first
 };
@@ -137,6 +138,9 @@ class Engine {
   void remove_server(uint32_t uid);
   // Weight, maxconn, drain/maint, the verdict of active checks: fields left unset stay.
   void update_server(const ServerUpdate& update);
+  // Sets or removes hosts of the host map `map_uid` (a checked batch, check_host_batch); an
+  // unknown uid is ignored (a reload may have removed the map).
+  void set_hosts(uint32_t map_uid, std::shared_ptr<const HostBatch> batch);
   void select_replies(std::vector<uint32_t> pairs);
   void request_stats(uint32_t token);
   // Stops accepting now; sessions get `grace_ms` to finish, then are cut. The loop then exits
@@ -168,6 +172,9 @@ class Engine {
   void sync_servers(Pool& pool, const std::vector<ServerSpec>& specs);
   void apply_add_server(Command& c);
   void apply_remove_server(uint32_t uid);
+  std::shared_ptr<HostMap> materialize_host_map(const HostMapSpec& spec, const std::shared_ptr<Pool>& pool);
+  void apply_set_hosts(const Command& c);
+  void refresh_host_maps(const Pool& pool);
   void drain_removed_listeners(const SnapshotSpec& spec);
   void rebuild_listeners(const SnapshotSpec& spec, std::vector<std::pair<std::string, Fd>>& fresh);
 
@@ -280,6 +287,7 @@ class Engine {
   uint32_t next_listener_id_ = 1;
   std::unordered_map<uint32_t, std::shared_ptr<Pool>> pools_by_uid_;
   std::unordered_map<uint32_t, std::shared_ptr<Server>> servers_by_uid_;
+  std::unordered_map<uint32_t, std::shared_ptr<HostMap>> host_maps_by_uid_;
 
   // Keys keep bit 61 (kConnKeyBit) for server connections: 29 generation bits above the index.
   Slab<Session> sessions_{29};

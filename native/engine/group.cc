@@ -100,6 +100,10 @@ void EngineGroup::update_server(const ServerUpdate& update) {
   for (auto& e : engines_) e->update_server(update);
 }
 
+void EngineGroup::set_hosts(uint32_t map_uid, std::shared_ptr<const HostBatch> batch) {
+  for (auto& e : engines_) e->set_hosts(map_uid, batch);
+}
+
 void EngineGroup::select_replies(const std::vector<uint32_t>& pairs) {
   std::vector<std::vector<uint32_t>> parts(engines_.size());
   for (size_t i = 0; i + 1 < pairs.size(); i += 2) {

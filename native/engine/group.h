@@ -57,6 +57,8 @@ class EngineGroup {
   bool add_server(uint32_t pool_uid, ServerSpec server, std::string& error);
   void remove_server(uint32_t uid);
   void update_server(const ServerUpdate& update);
+  // Every engine applies the same batch to its own copy of the map (no state shared).
+  void set_hosts(uint32_t map_uid, std::shared_ptr<const HostBatch> batch);
   // (token, target) pairs; each goes to the engine its token names.
   void select_replies(const std::vector<uint32_t>& pairs);
   // Every engine answers; the batch carries one stats record once all have: {"threads":[...]}.

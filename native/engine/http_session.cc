@@ -58,6 +58,7 @@ void HttpTx::reset() {
   forced_.reset();
   hash_key_.clear();
   tried_.clear();
+  host_target_ = {};
   rlen_ = rscan_ = 0;
   reset_head(resp_);
   resp_chunks_.reset();

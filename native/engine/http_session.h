@@ -60,6 +60,7 @@ struct HttpTx {
   std::shared_ptr<Server> forced_;
   std::string hash_key_;  // what the pool's hash balancer hashes for this request ('' for none)
   std::vector<uint32_t> tried_;
+  HostTarget host_target_;  // a host map route: the entry this request matched (its servers only)
 
   Buffer rbuf_;  // response head and small bodies
   size_t rlen_ = 0;

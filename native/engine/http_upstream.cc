@@ -33,17 +33,19 @@ void HttpSession::on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> 
 void HttpSession::route_and_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced) {
   std::string_view path = path_of(tx_->path_);
   if (!pool) {
-    const Route* route = snapshot_->listeners[listener_index_].match(tx_->host_, path);
-    if (!route) {
+    RouteMatch m = snapshot_->listeners[listener_index_].match(tx_->host_, path);
+    if (!m) {
       respond_error(404, "no route for this host and path", "PR");
       return;
     }
-    pool = route->pool;
+    pool = m.route->pool;
+    tx_->host_target_ = std::move(m.host);  // held for the whole transaction: a setHosts meanwhile does not change it
   }
   tx_->pool_ = std::move(pool);
   ++tx_->pool_->active;
   tx_->forced_ = std::move(forced);
-  tx_->hash_key_ = hash_key_for(*tx_->pool_, path);
+  // A host map entry picks by the map's balancer, never by the pool's hash.
+  if (!tx_->host_target_) tx_->hash_key_ = hash_key_for(*tx_->pool_, path);
   ++tx_->pool_->sessions;
   req_state_ = Req::Connect;
   connect_next();
@@ -84,13 +86,13 @@ void HttpSession::connect_next() {
       tx_->to_server_header_ = 0;
     }
     std::shared_ptr<Server> forced_before = tx_->forced_;
-    Pick pick = pick_server(*tx_->pool_, engine_.now(), tx_->tried_, tx_->forced_, tx_->hash_key_);
+    Pick pick = pick_server(*tx_->pool_, engine_.now(), tx_->tried_, tx_->forced_, tx_->hash_key_, &tx_->host_target_);
     tx_->server_ = std::move(pick.server);
     if (tx_->server_ && !tx_->server_->acquire()) {
       // Another thread took the last slot since the pick looked: wait like a full pick would.
       bool forced = tx_->server_ == forced_before;
       if (forced) tx_->forced_ = tx_->server_;
-      pick = {nullptr, true, forced || !tx_->hash_key_.empty() ? tx_->server_->uid : 0};
+      pick = {nullptr, true, forced || !tx_->hash_key_.empty() || tx_->host_target_ ? tx_->server_->uid : 0};
       tx_->server_.reset();
     }
     if (!tx_->server_) {
@@ -246,7 +248,9 @@ bool HttpSession::retry_on_fresh_connection() {
   // Another server if there is one, even after the race: a server that is shutting down closes
   // its idle connections a moment before its listener, so the same server may take the new
   // connection and then drop it too.
-  if (another_available(*tx_->pool_, failed, engine_.now(), tx_->tried_)) tx_->tried_.push_back(failed.uid);
+  if (another_available(*tx_->pool_, failed, engine_.now(), tx_->tried_, &tx_->host_target_)) {
+    tx_->tried_.push_back(failed.uid);
+  }
   close_server(false);
   tx_->to_server_off_ = 0;
   req_state_ = Req::Connect;

@@ -22,6 +22,7 @@
 #include "../net/address.h"
 #include "../net/cidr.h"
 #include "../tls/client_hello.h"
+#include "host_map.h"
 #include "shared.h"
 
 namespace epoxy {
@@ -80,11 +81,23 @@ enum class ListenerMode : uint8_t { Tcp = 0, Http = 1 };
 // One route. HTTP: `host` empty (any), exact (lowercase) or a `*.suffix` wildcard, `path` a
 // prefix. TCP: `host` is the SNI pattern (same forms), `alpn` a protocol the client must offer
 // (empty: any), `path` unused.
+// `host_map` >= 0: the route matches by that host map instead (host is ''), `pool` is the
+// map's pool.
 struct RouteSpec {
   std::string host;
   std::string path;
   std::string alpn;
   int32_t pool = -1;  // index into SnapshotSpec::pools
+  int32_t host_map = -1;  // index into SnapshotSpec::host_maps; -1: an ordinary route
+};
+
+// A host map (host_map.h). `initial` is read only by an engine that has no map of this uid.
+struct HostMapSpec {
+  uint32_t uid = 0;
+  std::string name;
+  int32_t pool = -1;  // index into SnapshotSpec::pools
+  lb::Algorithm balance = lb::Algorithm::RoundRobin;  // never Hash (checked)
+  HostBatch initial;
 };
 
 // Accepting the PROXY protocol from a load balancer in front (haproxy's accept-proxy).
@@ -131,6 +144,7 @@ struct Tuning {
 struct SnapshotSpec {
   std::vector<ListenerSpec> listeners;
   std::vector<PoolSpec> pools;
+  std::vector<HostMapSpec> host_maps;
   Timeouts timeouts;
   Tuning tuning;
   bool select_hook = false;
@@ -302,8 +316,17 @@ struct Route {
   std::string path;
   std::string alpn;  // TCP: a protocol the ClientHello must offer; "" any
   std::shared_ptr<Pool> pool;
+  std::shared_ptr<HostMap> host_map;  // set: matches by the map's entries instead of `host`
 
   bool host_matches(std::string_view normalized) const;
+};
+
+// A route lookup's result: the route (null: none matched) and, for a host map route, the
+// entry the host matched, which the session or transaction keeps.
+struct RouteMatch {
+  const Route* route = nullptr;
+  HostTarget host;
+  explicit operator bool() const { return route != nullptr; }
 };
 
 // What a ClientHello said (SNI, ALPN), for routing, the select hook and PROXY v2 TLVs.
@@ -320,15 +343,17 @@ struct ListenerRoute {
   std::shared_ptr<ListenerCounters> counters;
   std::shared_ptr<ListenerShared> shared;
 
-  // First route matching a normalized host and a path, or null (404).
-  const Route* match(std::string_view host, std::string_view path) const;
-  // TCP: first route matching what the ClientHello said (null: none seen), or null (closed).
-  const Route* match_tls(const TlsInfo* tls) const;
+  // First route matching a normalized host and a path, or none (404). Host map routes count
+  // their lookups (HostMap stats), hence not free of side effects.
+  RouteMatch match(std::string_view host, std::string_view path) const;
+  // TCP: first route matching what the ClientHello said (null: none seen), or none (closed).
+  RouteMatch match_tls(const TlsInfo* tls) const;
 };
 
 struct Snapshot {
   std::vector<ListenerRoute> listeners;  // same order as Engine::listeners_
   std::vector<std::shared_ptr<Pool>> pools;
+  std::vector<std::shared_ptr<HostMap>> host_maps;  // the spec's, in its order (stats)
   Timeouts timeouts;
   Tuning tuning;
   bool select_hook = false;

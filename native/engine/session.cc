@@ -118,13 +118,71 @@ bool untried_available(const Server& s, int64_t now, const std::vector<uint32_t>
 }
 }  // namespace
 
-bool another_available(const Pool& pool, const Server& except, int64_t now, const std::vector<uint32_t>& tried) {
+namespace {
+// A host map entry applies to picks in its map's pool only (a hook may send the request to
+// another pool).
+bool subset_of(const HostTarget* host, const Pool& pool) {
+  return host && host->entry && host->map && host->map->pool.get() == &pool;
+}
+
+// The pick among a host map entry's servers. Nothing eligible but some usable server full:
+// wait for that one (wait_for), so the line wakes this session only when a server it may use
+// frees a slot — waiting for "any" would hand it turns for servers outside its subset, which
+// it would give back at once, over and over.
+Pick pick_in_entry(Pool& pool, const HostTarget& host, int64_t now, const std::vector<uint32_t>& tried) {
+  HostMap& map = *host.map;
+  HostEntry& e = *host.entry;
+  size_t n = e.size();
+  auto at = [&](size_t i) -> Server& { return *map.server(e.slot(i)); };
+  auto usable = [&](size_t i) {
+    Server& s = at(i);
+    return map.in_pool(s) && untried_available(s, now, tried);
+  };
+  auto eligible = [&](size_t i) { return usable(i) && !at(i).full(); };
+  auto state_at = [&](size_t i) -> lb::State& {
+    lb::State& st = at(i).lb;
+    st.active = at(i).active();
+    return st;
+  };
+  int pick = lb::kNone;
+  switch (map.balance) {
+    case lb::Algorithm::LeastConn: {
+      size_t cursor = e.cursor;
+      pick = lb::pick_leastconn(n, state_at, eligible, cursor);
+      e.cursor = static_cast<uint32_t>(cursor);
+      break;
+    }
+    case lb::Algorithm::P2C:
+      pick = lb::pick_p2c(n, state_at, eligible, pool.rng);
+      break;
+    default:
+      pick = lb::pick_next(n, eligible, e.cursor);
+  }
+  if (pick != lb::kNone) return {map.server(e.slot(static_cast<size_t>(pick))), false};
+  for (size_t k = 0; k < n; ++k) {
+    size_t i = (e.cursor + k) % n;
+    if (usable(i)) return {nullptr, true, at(i).uid};
+  }
+  return {};
+}
+}  // namespace
+
+bool another_available(const Pool& pool, const Server& except, int64_t now, const std::vector<uint32_t>& tried,
+                       const HostTarget* host) {
+  if (subset_of(host, pool)) {
+    const HostEntry& e = *host->entry;
+    for (size_t i = 0; i < e.size(); ++i) {
+      const Server& s = *host->map->server(e.slot(i));
+      if (&s != &except && host->map->in_pool(s) && untried_available(s, now, tried)) return true;
+    }
+    return false;
+  }
   return std::any_of(pool.servers.begin(), pool.servers.end(),
                      [&](const auto& s) { return s.get() != &except && untried_available(*s, now, tried); });
 }
 
 Pick pick_server(Pool& pool, int64_t now, const std::vector<uint32_t>& tried, std::shared_ptr<Server>& forced,
-                 std::string_view hash_key) {
+                 std::string_view hash_key, const HostTarget* host) {
   auto usable = [&tried, now](const Server& s) { return untried_available(s, now, tried); };
   if (forced) {
     if (usable(*forced)) {
@@ -135,6 +193,7 @@ Pick pick_server(Pool& pool, int64_t now, const std::vector<uint32_t>& tried, st
     }
     forced.reset();  // down, drained or tried: the balancer decides
   }
+  if (subset_of(host, pool)) return pick_in_entry(pool, *host, now, tried);
   auto& list = pool.servers;
   if (pool.balance == lb::Algorithm::Hash && !hash_key.empty()) {
     int at = pool.ring.pick(lb::hash_bytes(hash_key), [&](uint32_t i) { return i < list.size() && usable(*list[i]); });

@@ -140,11 +140,14 @@ struct Pick {
 // Picks an available server of `pool` not in `tried`: `forced` first when it is available,
 // else the pool's balancer (`hash_key` is what a hash pool hashes; empty: fall back to round
 // robin). A full forced or hashed server makes the session wait for it rather than go
-// elsewhere, so affinity holds under maxconn.
+// elsewhere, so affinity holds under maxconn. `host` (a host map entry of this pool's map):
+// only the entry's servers, by the map's balancer; none of them usable is the no-server answer.
 Pick pick_server(Pool& pool, int64_t now, const std::vector<uint32_t>& tried, std::shared_ptr<Server>& forced,
-                 std::string_view hash_key);
+                 std::string_view hash_key, const HostTarget* host = nullptr);
 
-// Whether some server of `pool` other than `except`, not in `tried`, may take a session now.
-bool another_available(const Pool& pool, const Server& except, int64_t now, const std::vector<uint32_t>& tried);
+// Whether some server of `pool` (of `host`'s entry when given) other than `except`, not in
+// `tried`, may take a session now.
+bool another_available(const Pool& pool, const Server& except, int64_t now, const std::vector<uint32_t>& tried,
+                       const HostTarget* host = nullptr);
 
 }  // namespace epoxy

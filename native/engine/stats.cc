@@ -98,6 +98,15 @@ std::string Engine::stats_json() const {
     }
   }
   w.end_array();
+  // Host maps of the snapshot in force: this thread's lookups (the JS side sums the threads).
+  w.key("hostMaps").begin_array();
+  if (snapshot_) {
+    for (const auto& m : snapshot_->host_maps) {
+      w.begin_object().field("name", m->name).field("hosts", static_cast<uint64_t>(m->hosts()));
+      w.field("hits", m->hits).field("misses", m->misses).field("empty", m->empty).end_object();
+    }
+  }
+  w.end_array();
   w.key("totals").begin_object();
   w.field("accepted", totals_.accepted).field("active", totals_.active).field("aborts", totals_.aborts);
   w.field("bytesSpliced", totals_.bytes_spliced).field("bytesCopied", totals_.bytes_copied);

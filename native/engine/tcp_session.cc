@@ -140,15 +140,16 @@ void TcpSession::preface_timed_out() {
 void TcpSession::route() {
   const ListenerRoute& l = listener();
   if (!l.routes.empty()) {
-    const Route* r = l.match_tls(tls_seen_ ? &tls_ : nullptr);
-    if (!r) {
+    RouteMatch m = l.match_tls(tls_seen_ ? &tls_ : nullptr);
+    if (!m) {
       note_refused_preface("no route matches the connection; closing", listener_counters_->preface.no_route,
                            tls_seen_ && tls_.has_sni ? "sni " + tls_.sni : std::string("no sni"));
       close();
       return;
     }
-    route_pool_ = r->pool;
-    route_alpn_ = r->alpn;
+    route_pool_ = m.route->pool;
+    route_alpn_ = m.route->alpn;
+    route_host_ = std::move(m.host);
   }
   if (!snapshot_->select_hook) {
     begin_connect(nullptr, nullptr);
@@ -180,6 +181,8 @@ void TcpSession::on_select(std::shared_ptr<Pool> pool, std::shared_ptr<Server> s
 }
 
 void TcpSession::begin_connect(std::shared_ptr<Pool> pool, std::shared_ptr<Server> forced) {
+  // A hook that names another pool replaces the host map entry's subset: that pool as usual.
+  if (pool && pool != route_pool_) route_host_ = {};
   pool_ = pool ? std::move(pool) : route_pool_ ? route_pool_ : listener().pool;
   forced_ = std::move(forced);
   ++pool_->sessions;
@@ -198,13 +201,13 @@ void TcpSession::try_connect() {
   for (;;) {
     std::shared_ptr<Server> forced_before = forced_;
     std::string key = hash_key();
-    Pick pick = pick_server(*pool_, engine_.now(), tried_, forced_, key);
+    Pick pick = pick_server(*pool_, engine_.now(), tried_, forced_, key, &route_host_);
     server_ = std::move(pick.server);
     if (server_ && !server_->acquire()) {
       // Another thread took the last slot since the pick looked: wait like a full pick would.
       bool forced = server_ == forced_before;
       if (forced) forced_ = server_;
-      pick = {nullptr, true, forced || !key.empty() ? server_->uid : 0};
+      pick = {nullptr, true, forced || !key.empty() || route_host_ ? server_->uid : 0};
       server_.reset();
     }
     if (!server_) {
@@ -248,7 +251,7 @@ void TcpSession::on_dequeue() {
 // TCP mode knows the client address and, from a ClientHello, the SNI (hashed as the host);
 // other hash keys fall back to round robin.
 std::string TcpSession::hash_key() const {
-  if (pool_->balance != lb::Algorithm::Hash) return {};
+  if (pool_->balance != lb::Algorithm::Hash || route_host_) return {};  // an entry: the map's balancer
   if (pool_->hash_key == HashKey::Client) return peer_.host();
   if (pool_->hash_key == HashKey::Host && tls_seen_ && tls_.has_sni) return tls_.sni;
   return {};

@@ -89,6 +89,7 @@ class TcpSession final : public Session {
   bool tls_seen_ = false;         // a whole ClientHello was read: tls_ is valid
   std::shared_ptr<Pool> route_pool_;  // the route's pool (TCP routes); null: the listener's
   std::string route_alpn_;        // the ALPN the route matched on, for the PROXY v2 TLV
+  HostTarget route_host_;         // a host map route: the entry the SNI matched (its servers only)
   Endpoint server_conn_;
   Channel up_;    // client -> server
   Channel down_;  // server -> client

@@ -54,6 +54,21 @@ int pick_roundrobin(size_t n, StateAt state, Eligible eligible) {
   return best;
 }
 
+// Plain round robin by position, for small subsets (a host map entry's servers): the first
+// eligible server at or after `cursor`, which then moves past it. Weights are not looked at —
+// an entry names a handful of servers and a per-entry smooth score would cost a State per
+// server per entry; ineligible servers are skipped without losing the rotation.
+template <typename Eligible>
+int pick_next(size_t n, Eligible eligible, uint32_t& cursor) {
+  for (size_t k = 0; k < n; ++k) {
+    size_t i = (cursor + k) % n;
+    if (!eligible(i)) continue;
+    cursor = static_cast<uint32_t>((i + 1) % n);
+    return static_cast<int>(i);
+  }
+  return kNone;
+}
+
 // Least connections relative to weight (active/weight, compared without division). Ties go
 // round the list from `cursor`, so equal servers share new sessions evenly.
 template <typename StateAt, typename Eligible>
