@@ -282,7 +282,7 @@ describe('host maps through the proxy', () => {
       }
     })();
     await sleep(200);
-    await srv.stop();
+    await srv.crash();
     await until('the map to show reconnecting', async () => (await proxy.stats()).hostMaps[0]!.connection === 'reconnecting', 5000);
     await sleep(500);
     // Back, empty (no persistence), then written again with another server: followed after the reconnect.

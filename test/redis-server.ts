@@ -37,7 +37,9 @@ export interface RedisServer {
   /** Everything the server printed (the last 64 KiB). */
   output(): string;
   stop(): Promise<void>;
-  /** Kills it and starts a fresh server (no data) on the same port with the same options. */
+  /** Kills it (SIGKILL): down until restart(), its port and dir kept. */
+  crash(): Promise<void>;
+  /** Kills it (if running) and starts a fresh server (no data) on the same port with the same options. */
   restart(): Promise<void>;
   pause(): void;
   resume(): void;
@@ -82,6 +84,9 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     async stop() {
       await kill(child);
       rmSync(dir, { recursive: true, force: true });
+    },
+    async crash() {
+      await kill(child);
     },
     async restart() {
       await kill(child);
