@@ -227,7 +227,7 @@ describe('GET /stats and GET /metrics', () => {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(s.version).toBe(pkg.version);
     expect(s.uptimeMs).toBeGreaterThanOrEqual(0);
-    expect(Object.keys(s)).toEqual(['version', 'uptimeMs', 'listeners', 'pools', 'totals', 'threads']);
+    expect(Object.keys(s)).toEqual(['version', 'uptimeMs', 'listeners', 'pools', 'totals', 'threads', 'hostMaps', 'redisPools']);
 
     const [lw, lt] = s.listeners;
     expect(lw).toMatchObject({ name: 'web', mode: 'http', state: 'open', sessions: { current: 0, total: 11 }, requests: { total: 11 } });
