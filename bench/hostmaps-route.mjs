@@ -26,6 +26,7 @@ import { Redis } from 'ioredis';
 
 import { startBackend } from './lib/backend.mjs';
 import { wrkCell } from './lib/cells.mjs';
+import { rssKiB } from './lib/measure.mjs';
 import { freePort, installCleanup, rememberTempDir, startProcess, stopAll, stopProcess, waitForPort } from './lib/procs.mjs';
 import { ROOT, ensureEpoxyBuilt, ensureTools } from './lib/tools.mjs';
 
@@ -39,6 +40,7 @@ const SECONDS = option('--seconds', 10);
 const REPS = option('--reps', 3);
 const CONNECTIONS = option('--connections', 50);
 const CHANGES = option('--changes', 200);
+const THREADS = option('--threads', 1);
 const SPREAD = 1000;
 
 installCleanup();
@@ -79,7 +81,7 @@ function staticConfig(port, backend) {
   return writeConfig(`static-${port}`, {
     listeners: [{ name: 'web', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ host: '*.bench.example', pool: 'web' }] }],
     pools: { web: { servers: [backend] } },
-    engine: { threads: 1 },
+    engine: { threads: THREADS },
   });
 }
 
@@ -89,7 +91,7 @@ function mapConfig(port, backend, redisUrl, adminPort) {
     hostMaps: { sites: { key: 'hostnames:{host}:backends' } },
     listeners: [{ name: 'web', bind: `127.0.0.1:${port}`, mode: 'http', routes: [{ hostMap: 'sites' }, { pool: 'web' }] }],
     pools: { web: { servers: [backend] } },
-    engine: { threads: 1 },
+    engine: { threads: THREADS },
     ...(adminPort ? { admin: { bind: `127.0.0.1:${adminPort}` } } : {}),
   });
 }
@@ -111,6 +113,10 @@ async function lookupCost(backend, redis) {
   const loadStarted = Date.now();
   const mapProc = await startEpoxy('epoxy-map', mapConfig(mapPort, backend.address, redis.url), mapPort);
   const startMs = Date.now() - loadStarted;
+  // The whole process (JS copy, engine maps on every thread, ioredis): the map's RSS over the
+  // static config's, per host, once both have settled.
+  await new Promise((r) => setTimeout(r, 2000));
+  const rssPerHostB = ((rssKiB(mapProc.pid) - rssKiB(staticProc.pid)) * 1024) / HOSTS;
   process.env.BENCH_HOSTS = String(SPREAD);
   process.env.BENCH_HOST_STRIDE = String(Math.max(1, Math.floor(HOSTS / SPREAD)));
   const cells = { static: [], map: [] };
@@ -129,7 +135,7 @@ async function lookupCost(backend, redis) {
   await stopProcess(staticProc);
   await stopProcess(mapProc);
   const summary = (list) => ({ rps: median(list.map((m) => m.rps)), cpuUsPerReq: median(list.map((m) => m.cpuUsPerReq)), p99Ms: median(list.map((m) => m.p99Ms)) });
-  return { startMs, static: summary(cells.static), map: summary(cells.map), cells };
+  return { startMs, rssPerHostB, static: summary(cells.static), map: summary(cells.map), cells };
 }
 
 /** A backend that names itself, for telling which server answered. */
@@ -192,7 +198,8 @@ async function main() {
   const conv = await convergence(backend, redis);
   const ratios = { rps: cost.map.rps / cost.static.rps, cpuUsPerReq: cost.map.cpuUsPerReq / cost.static.cpuUsPerReq };
   const result = {
-    hosts: HOSTS, spread: SPREAD, seconds: SECONDS, reps: REPS, connections: CONNECTIONS, fillMs, startWithMapMs: cost.startMs,
+    hosts: HOSTS, threads: THREADS, spread: SPREAD, seconds: SECONDS, reps: REPS, connections: CONNECTIONS, fillMs,
+    startWithMapMs: cost.startMs, rssPerHostB: cost.rssPerHostB,
     static: cost.static, map: cost.map, ratios,
     goals: { rps: ratios.rps >= 0.95 ? 'met' : 'not met', cpu: ratios.cpuUsPerReq <= 1.05 ? 'met' : 'not met' },
     convergence: conv,
@@ -205,7 +212,7 @@ async function main() {
     `| ratio map/static | ${ratios.rps.toFixed(3)} (goal ≥ 0.95: ${result.goals.rps}) | ${ratios.cpuUsPerReq.toFixed(3)} (goal ≤ 1.05: ${result.goals.cpu}) | |`,
     '',
     `Convergence over ${conv.changes} changes (PUBLISH → the second instance answers from the new backend): p50 ${conv.p50Ms.toFixed(2)} ms, p99 ${conv.p99Ms.toFixed(2)} ms, max ${conv.maxMs.toFixed(2)} ms.`,
-    `Start with ${HOSTS} hosts in Redis (epoxy run until its port answers): ${cost.startMs} ms.`,
+    `Start with ${HOSTS} hosts in Redis (epoxy run until its port answers): ${cost.startMs} ms; RSS over the static config's: ${cost.rssPerHostB.toFixed(0)} B per host (engine.threads ${THREADS}).`,
   ];
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z');
   const dir = join(ROOT, 'bench/results', `${stamp}-hostmaps-route`);

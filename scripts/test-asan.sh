@@ -29,6 +29,7 @@ LD_PRELOAD="$asan_lib $ubsan_lib" node "$root/node_modules/vitest/vitest.mjs" ru
   test/limits.test.ts test/http.test.ts test/http-streams.test.ts test/http-select.test.ts test/http-access-log.test.ts \
   test/http-differential.test.ts test/hash.test.ts test/queue.test.ts test/server-health.test.ts test/health.test.ts \
   test/reload.test.ts test/paas.test.ts test/admin.test.ts test/sni.test.ts test/proxy-protocol.test.ts \
+  test/hostmap-engine.test.ts test/hostmaps-proxy.test.ts \
   "$@"
 # LeakSanitizer also reports V8's own pages that node never frees at exit; only a leak whose
 # allocation stack passes through the addon (an epoxy:: frame or epoxy.node) counts.

@@ -41,7 +41,8 @@ EPOXY_THREADS=4 EPOXY_ADDON=$out/epoxy.node EPOXY_TESTING_ADDON=$out/epoxy_testi
   TSAN_OPTIONS="halt_on_error=0 exitcode=0 report_signal_unsafe=0 history_size=4 log_path=$logs/tsan suppressions=$root/scripts/tsan-suppressions.txt" \
   LD_PRELOAD="$tsan_lib" node "$root/node_modules/vitest/vitest.mjs" run \
   test/threads.test.ts test/tcp-transfer.test.ts test/http.test.ts test/http-select.test.ts test/queue.test.ts \
-  test/server-health.test.ts test/reload.test.ts test/sni.test.ts test/proxy-protocol.test.ts || vitest_rc=$?
+  test/server-health.test.ts test/reload.test.ts test/sni.test.ts test/proxy-protocol.test.ts \
+  test/hostmap-engine.test.ts test/hostmaps-proxy.test.ts || vitest_rc=$?
 shopt -s nullglob
 reports=("$logs"/tsan*)
 total=0

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 
 import { ConfigError } from './config/errors.js';
-import type { ConfigIssue, EpoxyConfig, ResolvedConfig, ResolvedEngine, ResolvedListener, ResolvedPool } from './config/types.js';
+import type { EpoxyConfig, ResolvedConfig, ResolvedEngine, ResolvedListener, ResolvedPool } from './config/types.js';
 import { resolveConfig } from './config/validate.js';
 import { AccessLog, type AccessLogSwitch } from './log/access.js';
 import { createLogger } from './log/logger.js';
@@ -18,6 +18,7 @@ import { PoolHealthChecks } from './health/pools.js';
 import { PoolRegistry, normalizeHost, stateName, type PoolPlan } from './pools.js';
 import { PoolControl, type PoolHandle, type ServerEvent } from './pool-control.js';
 import { SelectDispatcher } from './select.js';
+import { reloadSummary, restartOnlyIssues } from './reload-checks.js';
 import { SharedRouting } from './shared-routing.js';
 import { mergeThreadStats, withSharedRouting, type ProxyStats, type ThreadPart } from './stats.js';
 
@@ -183,7 +184,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       throw new ConfigError(result.issues, 'reload rejected, the running config stays');
     }
     const next = result.config;
-    const fixed = [...restartOnlyIssues(this.#config, next), ...sharedRoutingIssues(this.#config, next)];
+    const fixed = restartOnlyIssues(this.#config, next);
     if (fixed.length > 0) {
       for (const { path, message } of fixed) log.error({ path, message }, `reload rejected: ${message}`);
       throw new ConfigError(fixed, 'reload rejected, the running config stays');
@@ -480,40 +481,6 @@ function balancerReplies(records: Uint32Array): Uint32Array {
   return pairs;
 }
 
-/** What a reload changed, for its log line. */
-function reloadSummary(before: ResolvedConfig, after: ResolvedConfig): Record<string, string[]> {
-  const diff = (a: string[], b: string[]) => b.filter((x) => !a.includes(x));
-  const listeners = (c: ResolvedConfig) => c.listeners.map((l) => `${l.name}@${l.bind}`);
-  const servers = (c: ResolvedConfig) => c.pools.flatMap((p) => p.servers.map((s) => `${p.name}/${s.address}`));
-  const pools = (c: ResolvedConfig) => c.pools.map((p) => p.name);
-  return {
-    listenersAdded: diff(listeners(before), listeners(after)),
-    listenersRemoved: diff(listeners(after), listeners(before)),
-    poolsAdded: diff(pools(before), pools(after)),
-    poolsRemoved: diff(pools(after), pools(before)),
-    serversAdded: diff(servers(before), servers(after)),
-    serversRemoved: diff(servers(after), servers(before)),
-  };
-}
-
-/** What a reload cannot change in a running engine: the threads it runs on. */
-function restartOnlyIssues(running: ResolvedConfig, next: ResolvedConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  if (next.engine.threads !== running.engine.threads) {
-    issues.push({
-      path: 'engine.threads',
-      message: `cannot change from ${running.engine.threads} to ${next.engine.threads} threads in a running proxy (restart it)`,
-    });
-  }
-  if (next.engine.cpus.join(',') !== running.engine.cpus.join(',')) {
-    issues.push({
-      path: 'engine.cpus',
-      message: `cannot change from [${running.engine.cpus.join(', ')}] to [${next.engine.cpus.join(', ')}] in a running proxy (restart it)`,
-    });
-  }
-  return issues;
-}
-
 /** A server's engine uid by pool and address, in a plan about to be applied. */
 function uidIn(plan: PoolPlan): (pool: string, address: string) => number | undefined {
   const byPool = new Map<string, Map<string, number>>();
@@ -525,27 +492,6 @@ function uidIn(plan: PoolPlan): (pool: string, address: string) => number | unde
     }
     return uids.get(address);
   };
-}
-
-/**
- * What a reload cannot change in the shared routing: the Redis server, the host maps (names,
- * keys, formats, cache files) and which pools live in Redis — the copy a running proxy follows
- * was loaded from them. A map's balance and pool settings may change.
- */
-function sharedRoutingIssues(running: ResolvedConfig, next: ResolvedConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  const redisOf = (c: ResolvedConfig) => JSON.stringify(c.redis ?? null);
-  if (redisOf(running) !== redisOf(next)) issues.push({ path: 'redis', message: 'cannot change in a running proxy (restart it)' });
-  const mapsOf = (c: ResolvedConfig) => JSON.stringify(c.hostMaps.map(({ name, key, format, cacheFile }) => [name, key, format, cacheFile ?? null]));
-  if (mapsOf(running) !== mapsOf(next)) {
-    issues.push({ path: 'hostMaps', message: 'host maps (names, keys, formats, cache files) cannot change in a running proxy (restart it); balance and pool settings can' });
-  }
-  const redisPools = (c: ResolvedConfig) =>
-    JSON.stringify(c.pools.flatMap((p) => (p.source && 'redis' in p.source ? [[p.name, p.source.redis]] : [])));
-  if (redisPools(running) !== redisPools(next)) {
-    issues.push({ path: 'pools', message: 'which pools keep their servers in Redis, and their keys, cannot change in a running proxy (restart it)' });
-  }
-  return issues;
 }
 
 /** The engine settings every snapshot carries (threads and CPUs are fixed at start). */

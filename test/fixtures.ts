@@ -1,9 +1,10 @@
-/** Per-test resources: cleanups run after each test (last first), and proxies stopped with them. */
+/** Per-test resources: cleanups run after each test (last first), proxies stopped with them, backends closed after the file. */
 import type { Logger } from 'pino';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 
 import { Proxy, type EpoxyConfig } from '../src/index.js';
 import { logger } from './helpers.js';
+import { httpBackend, type HttpBackend } from './http-helpers.js';
 
 export type Cleanup = () => Promise<unknown>;
 
@@ -14,6 +15,19 @@ export function cleanupsAfterEach(): Cleanup[] {
     while (list.length) await list.pop()!();
   });
   return list;
+}
+
+/** Starts named HTTP backends (test/http-helpers.ts) for a test file; all are closed after its last test. */
+export function httpBackendsAfterAll(): (name: string) => Promise<HttpBackend> {
+  const started: HttpBackend[] = [];
+  afterAll(async () => {
+    for (const b of started.splice(0)) await b.close();
+  });
+  return async (name) => {
+    const b = await httpBackend(name);
+    started.push(b);
+    return b;
+  };
 }
 
 /** Starts a proxy that is stopped (200 ms grace) when the test ends. */

@@ -10,23 +10,18 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
 import { cli, runsKilledAfterEach, startEpoxyFile, type Run } from './epoxy-run.js';
+import { cleanupsAfterEach, httpBackendsAfterAll } from './fixtures.js';
 import { freePort, runNode, sleep } from './helpers.js';
-import { httpBackend, request, type HttpBackend } from './http-helpers.js';
+import { request } from './http-helpers.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 
 const example = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../examples/fleet.config.ts');
 const runs = runsKilledAfterEach();
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
-});
-const backends: HttpBackend[] = [];
-afterAll(async () => {
-  for (const b of backends) await b.close();
-});
+const cleanups = cleanupsAfterEach();
+const backend = httpBackendsAfterAll();
 
 interface Instance {
   run: Run;
@@ -75,8 +70,7 @@ async function until(what: string, check: () => Promise<boolean>, ms: number): P
 }
 
 it('two instances follow one Redis: a pinned host within 1 s on both, and a backend added under load moves the same ≈1/N of the domains on both, 0 failed', async () => {
-  for (const name of ['A', 'B', 'C', 'D', 'P']) backends.push(await httpBackend(name));
-  const [a, b, c, d, pinned] = backends as [HttpBackend, HttpBackend, HttpBackend, HttpBackend, HttpBackend];
+  const [a, b, c, d, pinned] = [await backend('A'), await backend('B'), await backend('C'), await backend('D'), await backend('P')];
   const redis = await startRedisServer();
   cleanups.push(() => redis.stop());
   const w = new Redis(redis.url, { maxRetriesPerRequest: 1 });

@@ -11,27 +11,16 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Proxy, type EpoxyConfig } from '../src/index.js';
+import { cleanupsAfterEach, httpBackendsAfterAll } from './fixtures.js';
 import { freePort, logger, sleep } from './helpers.js';
-import { httpBackend, request, type HttpBackend } from './http-helpers.js';
+import { request, type HttpBackend } from './http-helpers.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
-});
-const backends: HttpBackend[] = [];
-afterAll(async () => {
-  for (const b of backends) await b.close();
-});
-
-async function backend(name: string): Promise<HttpBackend> {
-  const b = await httpBackend(name);
-  backends.push(b);
-  return b;
-}
+const cleanups = cleanupsAfterEach();
+const backend = httpBackendsAfterAll();
 
 async function redisServer(options: Parameters<typeof startRedisServer>[0] = {}): Promise<{ srv: RedisServer; w: Redis }> {
   const srv = await startRedisServer(options);

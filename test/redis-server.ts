@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 
 import { freePort } from './helpers.js';
+import { peerEnv } from './peers/tools.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -106,7 +107,8 @@ async function launch(port: number, dir: string, options: RedisServerOptions): P
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
   if (options.notifyKeyspaceEvents !== undefined) args.push('--notify-keyspace-events', options.notifyKeyspaceEvents);
   if (options.password !== undefined) args.push('--requirepass', options.password);
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Not under the sanitizer runs' LD_PRELOAD (test:asan, test:tsan): redis-server is a peer, not ours.
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], env: peerEnv() });
   running.add(child);
   child.once('exit', () => running.delete(child));
   const deadline = Date.now() + 5000;
