@@ -51,7 +51,7 @@ let ensured = false;
 /** Installs redis-server (Debian package) when it is missing. */
 export function ensureRedisServer(): void {
   if (ensured) return;
-  execFileSync('bash', [path.join(repoRoot, 'scripts', 'ensure-tools.sh'), 'redis-server=redis-server'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('bash', [path.join(repoRoot, 'scripts', 'ensure-tools.sh'), 'redis-server=redis-server'], { stdio: ['ignore', 'ignore', 'inherit'], env: peerEnv() });
   ensured = true;
 }
 
