@@ -109,9 +109,9 @@ const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Mat
 
 async function lookupCost(backend, redis) {
   const [staticPort, mapPort] = [await freePort(), await freePort()];
-  const staticProc = await startEpoxy('epoxy-static', staticConfig(staticPort, backend.address), staticPort);
+  const staticProc = await startEpoxy('epoxy-static', staticConfig(staticPort, `127.0.0.1:${backend.port}`), staticPort);
   const loadStarted = Date.now();
-  const mapProc = await startEpoxy('epoxy-map', mapConfig(mapPort, backend.address, redis.url), mapPort);
+  const mapProc = await startEpoxy('epoxy-map', mapConfig(mapPort, `127.0.0.1:${backend.port}`, redis.url), mapPort);
   const startMs = Date.now() - loadStarted;
   // The whole process (JS copy, engine maps on every thread, ioredis): the map's RSS over the
   // static config's, per host, once both have settled.
@@ -164,7 +164,7 @@ async function convergence(backend, redis) {
   const fresh = await namedServer('NEW');
   const ports = [await freePort(), await freePort()];
   const procs = [];
-  for (const port of ports) procs.push(await startEpoxy(`epoxy-fleet-${port}`, mapConfig(port, backend.address, redis.url), port));
+  for (const port of ports) procs.push(await startEpoxy(`epoxy-fleet-${port}`, mapConfig(port, `127.0.0.1:${backend.port}`, redis.url), port));
   const writer = new Redis(redis.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const times = [];
@@ -186,11 +186,11 @@ async function convergence(backend, redis) {
 }
 
 async function main() {
-  const backend = await startBackend(join(tmp, 'nginx'));
+  const backend = await startBackend(tmp);
   const redis = await startRedis();
   const writer = new Redis(redis.url);
   console.error(`filling ${HOSTS} hosts…`);
-  const fillMs = await fillHosts(writer, backend.address);
+  const fillMs = await fillHosts(writer, `127.0.0.1:${backend.port}`);
   writer.disconnect();
   console.error(`lookup cost: ${REPS} × (static, map), ${SECONDS} s each, wrk -c${CONNECTIONS} over ${SPREAD} hosts`);
   const cost = await lookupCost(backend, redis);

