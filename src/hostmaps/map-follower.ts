@@ -71,17 +71,16 @@ export class HostMapFollower {
    */
   async fullSync(redis: Redis): Promise<void> {
     const start = this.ctx.seq.next();
-    const seen = new Set<string>();
     await scanPages(redis, this.template.match, async (keys) => {
       const seq = this.ctx.seq.next();
       const reads = await readHostKeys(redis, keys, this.settings.format);
       keys.forEach((key, i) => {
-        seen.add(key);
+        this.table.touch(key, seq);
         const read = reads[i];
         if (read) this.applyRead(key, read, seq);
       });
     });
-    this.table.removeUnseen(seen, start);
+    this.table.removeUnseen(start);
     this.lastSyncAt = Date.now();
     this.fromCache = false;
     // Only when something changed (and once at first): at 100,000 hosts a write costs the main

@@ -19,10 +19,12 @@ import type { OnceLog } from './once.js';
 import { sameServers } from './parse.js';
 import type { HostResolution } from './types.js';
 
+// Changed in place by a re-read (a resync re-reads every key): no new object per key per resync
+// to promote and collect, which at 100,000 hosts grew the heap by tens of MB each time.
 interface KeyEntry {
   readonly host: string;
-  readonly servers: readonly string[];
-  readonly seq: number;
+  servers: readonly string[];
+  seq: number;
 }
 
 /** `servers` null: the host is gone; `before` null: it is new. */
@@ -86,11 +88,17 @@ export class HostTable {
     if (!sameServers(before, after)) this.diff(host, after ?? null, before ?? null);
   }
 
-  /** After a complete SCAN: keys it did not return and no read touched since it began are gone. */
-  removeUnseen(seen: ReadonlySet<string>, syncStartSeq: number): void {
+  /** A full sync's SCAN returned `key`: it is not gone, whatever its read says (a failed or wrong-type read keeps it). */
+  touch(key: string, seq: number): void {
+    const entry = this.keys.get(key);
+    if (entry && entry.seq < seq) entry.seq = seq;
+  }
+
+  /** After a complete SCAN: keys it did not return (touch) and no read touched since it began are gone. */
+  removeUnseen(syncStartSeq: number): void {
     const gone: Array<[string, string]> = [];
     for (const [key, entry] of this.keys) {
-      if (!seen.has(key) && entry.seq < syncStartSeq) gone.push([key, entry.host]);
+      if (entry.seq < syncStartSeq) gone.push([key, entry.host]);
     }
     for (const [key, host] of gone) this.apply(key, host, null, syncStartSeq);
   }
@@ -146,8 +154,17 @@ export class HostTable {
 
   private setKey(key: string, host: string, servers: readonly string[], seq: number): void {
     const old = this.keys.get(key);
-    this.keys.set(key, { host, servers: this.lists.take(servers), seq });
-    if (old) this.lists.drop(old.servers);
+    if (old && old.host === host) {
+      if (!sameServers(old.servers, servers)) {
+        const next = this.lists.take(servers);
+        this.lists.drop(old.servers);
+        old.servers = next;
+      }
+      old.seq = seq;
+    } else {
+      this.keys.set(key, { host, servers: this.lists.take(servers), seq });
+      if (old) this.lists.drop(old.servers);
+    }
     const winner = this.winners.get(host);
     if (winner === undefined) {
       this.winners.set(host, key);
