@@ -15,6 +15,7 @@
       'native/tls/client_hello.cc',
       'native/proxyproto/proxy_protocol.cc',
       'native/engine/engine.cc',
+      'native/engine/accept.cc',
       'native/engine/group.cc',
       'native/engine/conns.cc',
       'native/engine/http_session.cc',

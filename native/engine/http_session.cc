@@ -240,16 +240,13 @@ bool HttpSession::read_head() {
 // sent before it is whole and valid. False while it is incomplete, or when the connection closed.
 bool HttpSession::read_proxy_header() {
   size_t used = 0;
-  proxyproto::ParseStatus st = in_len_ == 0 ? proxyproto::ParseStatus::NeedMore : take_proxy_header(view(in_, in_len_), used);
-  if (st == proxyproto::ParseStatus::Done) {
+  ProxyStep step = advance_proxy_header(in_len_ == 0 ? std::string_view{} : view(in_, in_len_), client_eof_, used);
+  if (step == ProxyStep::Done) {
     consume_input(used);
     req_start_ = engine_.now();  // the request clock starts after the header
     return true;
   }
-  if (st == proxyproto::ParseStatus::NeedMore) {
-    if (!client_eof_) return false;
-    note_refused_preface("connection closed before its PROXY header ended; closing", listener_counters_->preface.proxy_invalid);
-  }
+  if (step == ProxyStep::Wait) return false;
   termination_ = "PR";
   close();
   return false;

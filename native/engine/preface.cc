@@ -53,6 +53,15 @@ proxyproto::ParseStatus Session::take_proxy_header(std::string_view data, size_t
   return st;
 }
 
+Session::ProxyStep Session::advance_proxy_header(std::string_view data, bool client_ended, size_t& consumed) {
+  proxyproto::ParseStatus st = data.empty() ? proxyproto::ParseStatus::NeedMore : take_proxy_header(data, consumed);
+  if (st == proxyproto::ParseStatus::Done) return ProxyStep::Done;
+  if (st != proxyproto::ParseStatus::NeedMore) return ProxyStep::Refused;
+  if (!client_ended) return ProxyStep::Wait;
+  note_refused_preface("connection closed before its PROXY header ended; closing", listener_counters_->preface.proxy_invalid);
+  return ProxyStep::Refused;
+}
+
 void Session::note_refused_preface(const char* msg, uint64_t& counter, const std::string& detail) {
   engine_.note_refused_preface(*listener_counters_, listener().name, peer_, msg, counter, detail);
 }

@@ -98,6 +98,12 @@ class Session {
   // wait (the caller enforces proxy_deadline()). Invalid/TooLarge: counted and logged; the
   // caller closes the connection without sending anything anywhere.
   proxyproto::ParseStatus take_proxy_header(std::string_view data, size_t& consumed);
+  // take_proxy_header for a session's reader, with the end of input decided here too. Wait:
+  // the header is incomplete and more may come. Done: `consumed` bytes were the header.
+  // Refused: invalid, oversized, or the client ended before the header did (counted, logged);
+  // the caller closes without sending anything anywhere.
+  enum class ProxyStep { Wait, Done, Refused };
+  ProxyStep advance_proxy_header(std::string_view data, bool client_ended, size_t& consumed);
   // Counts and logs (one line per second per listener) a connection refused for its preface.
   void note_refused_preface(const char* msg, uint64_t& counter, const std::string& detail = {});
   // The address the client connected to: the socket's, or the one an accepted header gave.

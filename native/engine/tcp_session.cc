@@ -72,16 +72,9 @@ void TcpSession::read_preface() {
 void TcpSession::advance_preface() {
   if (awaiting_proxy_) {
     size_t used = 0;
-    proxyproto::ParseStatus st = take_proxy_header(head_, used);
-    if (st == proxyproto::ParseStatus::NeedMore) {
-      if (client_eof_) {
-        note_refused_preface("connection closed before its PROXY header ended; closing",
-                             listener_counters_->preface.proxy_invalid);
-        close();
-      }
-      return;
-    }
-    if (st != proxyproto::ParseStatus::Done) {
+    ProxyStep step = advance_proxy_header(head_, client_eof_, used);
+    if (step == ProxyStep::Wait) return;
+    if (step == ProxyStep::Refused) {
       close();
       return;
     }
