@@ -1,6 +1,7 @@
 /** Counters reported by `proxy.stats()`. Byte counts are since start; `active` values are current. */
 
-import type { HostMapSourceStates } from './hostmaps/index.js';
+// Types only, from the module that has no client: the public declarations must not reach ioredis'.
+import type { HostMapSourceStates } from './hostmaps/types.js';
 
 export interface TrafficStats {
   /** Bytes received from the peer this object faces (clients for a listener, the server for a server). */

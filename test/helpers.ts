@@ -222,6 +222,19 @@ export function threadCount(pid: number | 'self' = 'self'): number {
   return readdirSync(`/proc/${pid}/task`).length;
 }
 
+/** Threads of a process whose name (/proc/PID/task/TID/comm) starts with `prefix`, e.g. 'epoxy-engine-'. */
+export function namedThreadCount(prefix: string, pid: number | 'self' = 'self'): number {
+  let n = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith(prefix)) n++;
+    } catch {
+      // The thread ended between the two reads.
+    }
+  }
+  return n;
+}
+
 /** utime+stime of a process in milliseconds (from /proc/PID/stat, clock ticks of 10 ms). */
 export function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { Proxy } from '../src/index.js';
 import {
+  namedThreadCount,
   connect,
   cpuMs,
   echoBackend,
@@ -37,7 +38,9 @@ describe('stop()', () => {
     for (let i = 0; i < 50; i++) {
       const proxy = await Proxy.start(config, { logger });
       // One per engine thread (engine.threads: 'auto', or EPOXY_THREADS).
-      expect(threadCount()).toBe(threadsBefore + (await proxy.stats()).threads.length);
+      const engineThreads = (await proxy.stats()).threads.length;
+      expect(threadCount()).toBe(threadsBefore + engineThreads);
+      expect(namedThreadCount('epoxy-engine-')).toBe(engineThreads);
       if (i % 10 === 0) {
         // Some cycles carry traffic, so pipes, buffers and sessions are made and released too.
         const c = await connect(port);
@@ -49,7 +52,11 @@ describe('stop()', () => {
       await proxy.stop({ graceMs: 500 });
     }
     expect(openFdCount()).toBe(fdsBefore);
-    expect(threadCount()).toBe(threadsBefore);
+    // Every engine thread was joined. The process's own thread count may grow by a runtime
+    // thread started lazily meanwhile (seen once under ASan with another test file running: 12
+    // threads for 11), which says nothing about the engine; its named threads do.
+    expect(namedThreadCount('epoxy-engine-')).toBe(0);
+    expect(threadCount()).toBeLessThanOrEqual(threadsBefore + 1);
     await echo.close();
   }, 60_000);
 

@@ -1,7 +1,7 @@
 /** Host maps and pool memberships shared by a fleet through Redis (issue 16): the module's surface. */
-export { HostMapSource, type HostMapSourceOptions, type HostMapSourceStates } from './source.js';
+export { HostMapSource, type HostMapSourceOptions } from './source.js';
 export type {
-  ConnectionState, HostMapFormat, HostMapListener, HostMapSettings, HostMapState, HostResolution,
+  ConnectionState, HostMapFormat, HostMapListener, HostMapSettings, HostMapSourceStates, HostMapState, HostResolution,
   PoolSourceSettings, PoolSourceState, RedisSettings, WeightedServer,
 } from './types.js';
 export { parseRedisUrl, redact } from './redis-url.js';

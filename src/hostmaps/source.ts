@@ -19,7 +19,7 @@ import { HostMapFollower, Sequence } from './map-follower.js';
 import { PoolFollower } from './pool-follower.js';
 import { errorText, parseRedisUrl } from './redis-url.js';
 import type {
-  ConnectionState, HostMapListener, HostMapSettings, HostMapState, HostResolution, PoolSourceSettings,
+  ConnectionState, HostMapListener, HostMapSettings, HostMapSourceStates, HostMapState, HostResolution, PoolSourceSettings,
   PoolSourceState, RedisSettings, WeightedServer,
 } from './types.js';
 
@@ -30,10 +30,6 @@ export interface HostMapSourceOptions extends HostMapListener, LinkOptions {
   logger?: Logger;
 }
 
-export interface HostMapSourceStates {
-  maps: Record<string, HostMapState>;
-  pools: Record<string, PoolSourceState>;
-}
 
 const POOL_MESSAGE = 'pool:';
 

@@ -89,3 +89,9 @@ export interface HostMapListener {
   /** servers empty: the key is gone or holds no valid member. */
   onPool?(pool: string, servers: readonly WeightedServer[]): void;
 }
+
+/** Every map's and Redis-backed pool's state, by name. */
+export interface HostMapSourceStates {
+  maps: Record<string, HostMapState>;
+  pools: Record<string, PoolSourceState>;
+}
