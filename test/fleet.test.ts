@@ -16,6 +16,7 @@ import { cli, runsKilledAfterEach, startEpoxyFile, type Run } from './epoxy-run.
 import { cleanupsAfterEach, httpBackendsAfterAll } from './fixtures.js';
 import { freePort, runNode, sleep } from './helpers.js';
 import { request } from './http-helpers.js';
+import { makeCerts } from './peers/certs.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 
 const example = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../examples/fleet.config.ts');
@@ -29,12 +30,13 @@ interface Instance {
   admin: number;
 }
 
-async function instance(redis: RedisServer): Promise<Instance> {
+async function instance(redis: RedisServer, env: Record<string, string> = {}): Promise<Instance> {
   const [port, admin] = [await freePort(), await freePort()];
   const run = await startEpoxyFile(example, ['--no-watch'], {
     EPOXY_REDIS_URL: redis.url,
     EPOXY_HTTP_BIND: `127.0.0.1:${port}`,
     EPOXY_ADMIN_BIND: `127.0.0.1:${admin}`,
+    ...env,
   });
   runs.push(run);
   return { run, port, admin };
@@ -137,3 +139,28 @@ it('two instances follow one Redis: a pinned host within 1 s on both, and a back
   expect(moved.length / domains.length).toBeGreaterThan(0.1);
   expect(moved.length / domains.length).toBeLessThan(0.4);
 }, 90_000);
+
+it('follows a Redis that speaks TLS only (rediss://), verifying its certificate', async () => {
+  const [pinned, other] = [await backend('T'), await backend('O')];
+  const certs = await makeCerts(['localhost']);
+  const leaf = certs.certs['localhost']!;
+  const redis = await startRedisServer({ tls: { certFile: leaf.certFile, keyFile: leaf.keyFile, caFile: certs.caFile } });
+  cleanups.push(() => redis.stop());
+  expect(redis.url).toMatch(/^rediss:\/\/localhost:/);
+  const w = new Redis(redis.url, { maxRetriesPerRequest: 1, tls: { ca: certs.ca } });
+  cleanups.push(async () => w.disconnect());
+  await w.sadd('hostnames:secure.example:backends', pinned.address);
+  await w.sadd('epoxy:pool:apps', other.address);
+
+  // The instance trusts the test CA the way a deployment would (NODE_EXTRA_CA_CERTS).
+  const trusting = await instance(redis, { NODE_EXTRA_CA_CERTS: certs.caFile });
+  expect(await who(trusting.port, 'secure.example')).toBe('T');
+  await w.multi().sadd('hostnames:later.example:backends', pinned.address).publish('epoxy:changes', 'later.example').exec();
+  await until('later.example to route over TLS pub/sub', async () => (await who(trusting.port, 'later.example')) === 'T', 1000);
+
+  // Without the CA the certificate is refused: no connection, so the map is empty and a
+  // warning says redis is unreachable — never a silent insecure fallback.
+  const doubting = await instance(redis);
+  expect(await who(doubting.port, 'secure.example')).toBe('');
+  await doubting.run.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('redis is unreachable at start'), 0, 10_000);
+}, 60_000);

@@ -11,6 +11,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,8 @@ export interface RedisServerOptions {
   password?: string;
   /** A port chosen by the test (e.g. one a client already tries to reach); default: a free one. */
   port?: number;
+  /** TLS only (`--port 0 --tls-port`): the server's certificate and key; clients need not present one. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
 }
 
 export interface RedisServer {
@@ -77,7 +80,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
   return {
     port,
-    url: `redis://${auth}127.0.0.1:${port}/0`,
+    // TLS: the name the test certificate is for (makeCerts(['localhost'])).
+    url: options.tls ? `rediss://${auth}localhost:${port}/0` : `redis://${auth}127.0.0.1:${port}/0`,
     get pid() {
       return child.pid ?? -1;
     },
@@ -104,7 +108,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 }
 
 async function launch(port: number, dir: string, options: RedisServerOptions): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
+  const listen = options.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile,
+       '--tls-ca-cert-file', options.tls.caFile, '--tls-auth-clients', 'no']
+    : ['--port', String(port)];
+  const args = [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
   if (options.notifyKeyspaceEvents !== undefined) args.push('--notify-keyspace-events', options.notifyKeyspaceEvents);
   if (options.password !== undefined) args.push('--requirepass', options.password);
   // Not under the sanitizer runs' LD_PRELOAD (test:asan, test:tsan): redis-server is a peer, not ours.
@@ -114,7 +122,7 @@ async function launch(port: number, dir: string, options: RedisServerOptions): P
   const deadline = Date.now() + 5000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}) before answering on port ${port}`);
-    if (await answersPing(port)) return child;
+    if (await answersPing(port, options.tls !== undefined)) return child;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`redis-server did not answer PING on port ${port} within 5 s`);
@@ -124,16 +132,16 @@ async function launch(port: number, dir: string, options: RedisServerOptions): P
 }
 
 /** PING over a raw socket: +PONG, or -NOAUTH from a server with a password, both mean it is up. */
-function answersPing(port: number): Promise<boolean> {
+function answersPing(port: number, overTls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = overTls ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : net.connect(port, '127.0.0.1');
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(500, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('*1\r\n$4\r\nPING\r\n'));
+    socket.once(overTls ? 'secureConnect' : 'connect', () => socket.write('*1\r\n$4\r\nPING\r\n'));
     socket.once('data', (data) => done(/^[+-]/.test(data.toString())));
   });
 }
