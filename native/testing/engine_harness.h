@@ -1,15 +1,16 @@
 // Test-only: drives an epoxy::Engine from C++ the way native/addon does from JS (specs in,
-// event batches out through the wake callback), plus small blocking backends run by helper
-// threads and a minimal JSON reader for the engine's stats. No Node anywhere.
+// event batches out through the wake callback; the plumbing is EventDriver, event_driver.h),
+// plus small blocking backends run by helper threads and a minimal JSON reader for the engine's
+// stats. No Node anywhere.
 #pragma once
 
+#include <dirent.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -24,6 +25,7 @@
 #include "engine/engine.h"
 #include "engine/events.h"
 #include "engine/model.h"
+#include "testing/event_driver.h"
 #include "testing/net_sockets.h"
 
 namespace epoxy::testing {
@@ -173,24 +175,51 @@ inline Json parse_json(std::string_view text) {
 
 // ---- backends: a blocking loopback server, one helper thread per connection ----
 
-class Backend {
+// A listening socket on 127.0.0.1 and what a test asks of it. Backend (below) and Greeter
+// (engine_group_harness.h) differ in what they do with the connections accept_one() gives.
+class LoopbackServer {
  public:
-  // Runs on the connection's own thread with a blocking socket (test timeouts set); the
-  // connection closes when it returns.
-  using Handler = std::function<void(int fd)>;
-
-  explicit Backend(Handler handler) : handler_(std::move(handler)), listener_(listen_loopback()) {
-    port_ = listener_ ? local_port(listener_.get()) : 0;
-    if (listener_) acceptor_ = std::thread([this] { accept_loop(); });
-  }
-  ~Backend() { stop(); }
-  Backend(const Backend&) = delete;
-  Backend& operator=(const Backend&) = delete;
+  LoopbackServer(const LoopbackServer&) = delete;
+  LoopbackServer& operator=(const LoopbackServer&) = delete;
 
   bool ok() const { return port_ != 0; }
   uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int accepted() const { return accepted_.load(); }
+
+ protected:
+  explicit LoopbackServer(Fd listener) : listener_(std::move(listener)) {
+    port_ = listener_ ? local_port(listener_.get()) : 0;
+  }
+  ~LoopbackServer() = default;
+
+  // A connection that came within 20 ms, counted and with the test timeouts set; none otherwise.
+  Fd accept_one() {
+    if (!wait_readable(listener_.get(), 20)) return Fd();
+    Fd c(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!c) return c;
+    set_io_timeouts(c.get());
+    ++accepted_;
+    return c;
+  }
+
+  Fd listener_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> accepted_{0};
+};
+
+class Backend : public LoopbackServer {
+ public:
+  // Runs on the connection's own thread with a blocking socket (test timeouts set); the
+  // connection closes when it returns.
+  using Handler = std::function<void(int fd)>;
+
+  explicit Backend(Handler handler) : LoopbackServer(listen_loopback()), handler_(std::move(handler)) {
+    if (listener_) acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  ~Backend() { stop(); }
+
   int finished() const { return finished_.load(); }
 
   // Closes the listener (later connects are refused), cuts live connections, joins every thread.
@@ -221,11 +250,9 @@ class Backend {
 
   void accept_loop() {
     while (!stopping_.load()) {
-      if (!wait_readable(listener_.get(), 20)) continue;
-      int fd = accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      set_io_timeouts(fd);
-      ++accepted_;
+      Fd conn = accept_one();
+      if (!conn) continue;
+      int fd = conn.release();
       auto c = std::make_unique<Conn>();
       Conn* raw = c.get();
       raw->fd = fd;
@@ -242,10 +269,6 @@ class Backend {
   }
 
   Handler handler_;
-  Fd listener_;
-  uint16_t port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> accepted_{0};
   std::atomic<int> finished_{0};
   std::thread acceptor_;
   std::mutex mu_;
@@ -422,128 +445,43 @@ inline SnapshotSpec base_spec() {
 
 // ---- the engine, driven as the addon drives it ----
 
-class EngineHarness {
+// The plumbing is EventDriver's (event_driver.h); here only how one engine starts, and stats
+// read as JSON.
+class EngineHarness : public EventDriver<Engine> {
  public:
-  EngineHarness() : engine_(std::make_unique<Engine>([this] { on_wake(); })) {}
-  ~EngineHarness() { shutdown(); }
-  EngineHarness(const EngineHarness&) = delete;
-  EngineHarness& operator=(const EngineHarness&) = delete;
+  Engine& engine() { return core(); }
 
-  Engine& engine() { return *engine_; }
-  int wakes() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return wakes_;
-  }
+  bool start(std::string& error) { return core().start(error); }
 
-  bool start(std::string& error) { return engine_->start(error); }
-
-  // Applies `spec` with every listener whose bind is empty put on a free 127.0.0.1 port;
-  // retries on other ports when one was taken meanwhile. The ports chosen, in listener order.
-  std::vector<uint16_t> apply_on_free_ports(const SnapshotSpec& spec, std::string& error) {
-    for (int attempt = 0; attempt < 20; ++attempt) {
-      SnapshotSpec s = spec;
-      std::vector<uint16_t> ports;
-      for (ListenerSpec& l : s.listeners) {
-        if (l.bind.empty() || l.bind == "127.0.0.1:0") l.bind = "127.0.0.1:" + std::to_string(free_port());
-        ports.push_back(static_cast<uint16_t>(atoi(l.bind.c_str() + l.bind.rfind(':') + 1)));
-      }
-      error.clear();
-      if (engine_->apply(std::move(s), error)) return ports;
-      if (error.find("Address already in use") == std::string::npos) return {};
-    }
-    return {};
-  }
-
-  // Takes the batches announced so far into seen(); waits until `pred(seen())` holds.
-  template <typename Pred>
-  bool wait_events(Pred pred, int timeout_ms = kIoTimeoutMs) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    for (;;) {
-      EventBatch b = engine_->take_events();
-      int seen_wakes;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        if (!b.empty()) seen_.append(std::move(b));
-        if (pred(seen_)) return true;
-        if (Clock::now() >= deadline) return false;
-        seen_wakes = wakes_;
-        // The batch may be announced while we were checking: wait for a newer wake-up, and
-        // poll anyway now and then (a wake-up is sent only when no batch was waiting).
-        cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return wakes_ != seen_wakes; });
-      }
-    }
-  }
-
-  // All events taken so far (read under the harness lock via wait_events, or after it returns).
-  EventBatch& seen() { return seen_; }
-
-  // Asks for stats and waits for the answer; "" on timeout. Commands are handled in order, so
-  // an answer also means every command queued before it took effect.
-  std::string stats() {
-    uint32_t token = next_token_++;
-    engine_->request_stats(token);
-    std::string out;
-    wait_events([&](EventBatch& b) {
-      for (auto& [t, json] : b.stats) {
-        if (t == token) {
-          out = json;
-          return true;
-        }
-      }
-      return false;
-    });
-    return out;
-  }
   Json stats_json() { return parse_json(stats()); }
-  // A barrier: every command queued so far has been handled by the engine thread.
-  bool sync() { return !stats().empty(); }
-
-  // stop(grace), waits for `stopped`, joins. False when `stopped` never came.
-  bool stop_and_join(uint32_t grace_ms = 0, int timeout_ms = kIoTimeoutMs) {
-    engine_->stop(grace_ms);
-    bool stopped = wait_events([](EventBatch& b) { return b.stopped; }, timeout_ms);
-    engine_->join();
-    return stopped;
-  }
-
-  // Stops (if needed), joins, and destroys the engine: every fd it owned is closed after this.
-  void shutdown() {
-    if (!engine_) return;
-    engine_->stop(0);
-    engine_->join();
-    engine_.reset();
-  }
-
- private:
-  void on_wake() {  // engine thread
-    std::lock_guard<std::mutex> lock(mu_);
-    ++wakes_;
-    cv_.notify_all();
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int wakes_ = 0;
-  EventBatch seen_;
-  uint32_t next_token_ = 1;
-  std::unique_ptr<Engine> engine_;  // last: destroyed first, while mu_ and cv_ still exist
 };
 
-// Live threads named "epoxy-engine" in this process.
-inline int engine_threads() {
+// Calls `each` with the name of every thread of this process (/proc/self/task/*/comm, without
+// its newline). False when /proc/self/task could not be read.
+inline bool each_thread_name(const std::function<void(std::string_view name)>& each) {
   DIR* d = opendir("/proc/self/task");
-  if (!d) return -1;
-  int n = 0;
+  if (!d) return false;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
     std::string path = std::string("/proc/self/task/") + e->d_name + "/comm";
     FILE* f = fopen(path.c_str(), "re");
     if (!f) continue;
     char name[64] = {0};
-    if (fgets(name, sizeof name, f) && std::string_view(name).substr(0, 12) == "epoxy-engine") ++n;
+    if (fgets(name, sizeof name, f)) {
+      std::string_view n(name);
+      while (!n.empty() && n.back() == '\n') n.remove_suffix(1);
+      each(n);
+    }
     fclose(f);
   }
   closedir(d);
+  return true;
+}
+
+// Live threads named "epoxy-engine" in this process; -1 when /proc/self/task could not be read.
+inline int engine_threads() {
+  int n = 0;
+  if (!each_thread_name([&](std::string_view name) { n += name.substr(0, 12) == "epoxy-engine"; })) return -1;
   return n;
 }
 
