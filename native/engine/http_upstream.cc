@@ -137,6 +137,13 @@ void HttpSession::connect_next() {
     }
     int err = 0;
     ServerConn* c = engine_.open_conn(tx_->server_, key_, err);
+    if (!c && local_connect_error(err)) {
+      engine_.log_session("warn", "cannot open a server connection (this host is out of resources)", *this, err);
+      close_server(false);
+      ++tx_->pool_->no_server;
+      respond_error(503, "no server connection could be opened", "PC");
+      return;
+    }
     if (!c) {
       conn_failed(err);
       return;

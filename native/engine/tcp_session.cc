@@ -212,6 +212,12 @@ void TcpSession::try_connect() {
     Fd fd;
     int err = 0;
     ConnectStart r = start_connect(server_->addr, congestion_of(*server_), fd, err);
+    if (r == ConnectStart::Failed && local_connect_error(err)) {
+      engine_.log_session("warn", "cannot open a server connection (this host is out of resources); closing client", *this, err);
+      release_server();
+      fail_no_server();
+      return;
+    }
     if (r == ConnectStart::Failed) {
       note_connect_failure(err);
       if (!may_retry()) {

@@ -1,6 +1,8 @@
 // Socket helpers: listening sockets, non-blocking connects, and the options epoxy sets.
 #pragma once
 
+#include <cerrno>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,6 +31,13 @@ std::vector<Fd> open_listeners(const SockAddr& addr, int backlog, const std::str
 bool set_congestion(int fd, const std::string& name, std::string& error);
 
 enum class ConnectStart { InProgress, Connected, Failed };
+
+// A failure of start_connect that is this host's, not the server's: no fd (EMFILE, ENFILE), no
+// kernel memory (ENOBUFS, ENOMEM), no local port left (EADDRNOTAVAIL). It must not count
+// against the server (passive health would eject a healthy one) nor be retried elsewhere.
+inline bool local_connect_error(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL;
+}
 
 // Starts a non-blocking connect, with congestion control `congestion` when not empty (a name
 // the kernel refuses leaves the system's default: the config was checked against the host).
