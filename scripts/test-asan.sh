@@ -23,11 +23,12 @@ export EPOXY_ADDON=$out/epoxy.node
 export EPOXY_TESTING_ADDON=$out/epoxy_testing.node
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
-# KNOWN BUG, left out of this run only (it passes in the plain suites): when socket() for a
-# server connection fails with EMFILE, UBSan reports a shared_ptr call on an invalid object
-# ("member call on address … which does not point to an object of type '_Sp_counted_base'",
-# no stack: the unwinder has no fd left) in TCP and HTTP mode alike; HTTP's code from before the
-# local-error fix reports it too. To be found and fixed first; the issue note of stop 19 has the repro.
+# Left out of this run only (it passes in the plain suites): the test that runs the proxy at its
+# fd limit (limits.test.ts, "this host cannot open"). There UBSan's vptr check reports valid
+# objects as invalid ("member call on address … which does not point to an object of type
+# '_Sp_counted_base'", "memory cannot be printed"; seen on Engine::snapshot_ copied in
+# make_session): to probe memory it writes it into a pipe(2) (sanitizer_common's
+# IsAccessibleMemoryRange), and at the fd limit that pipe cannot be made.
 asan_skip='^(?!.*this host cannot open)'
 # Every test that reaches the addon: TCP and HTTP data planes, lifecycle, limits, parser.
 LD_PRELOAD="$asan_lib $ubsan_lib" node "$root/node_modules/vitest/vitest.mjs" run \
